@@ -1,0 +1,75 @@
+"""Canonical bytes of audited records and audit entries: one encoding, used when writing and verifying.
+
+A record's digest is SHA-256 over its table name and every column value in the table's column order,
+encoded with orjson (UUIDs and RFC 3339 UTC times natively; bytes as hex). Versioned by `ENTRY_VERSION`:
+never change an encoding in place; add a new version and keep verifying the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+ENTRY_VERSION = 1
+
+# Tables whose rows are written once; a row's digest appears in exactly one audit entry (until a purge).
+APPEND_ONLY_TABLES = ("weapons", "markings", "events", "components")
+# Tables whose rows change; the latest audit entry naming a row holds its current digest.
+MUTABLE_TABLES = ("organisations", "licences", "persons", "import_jobs")
+AUDITED_TABLES = APPEND_ONLY_TABLES + MUTABLE_TABLES
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    raise TypeError(f"cannot canonicalise {type(value).__name__}")
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return value
+
+
+def record_digest(table: str, columns: Sequence[str], row: Mapping[str, Any]) -> bytes:
+    values = [_norm(row[c]) for c in columns]
+    data = orjson.dumps([table, values], default=_default, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).digest()
+
+
+def entry_body(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str | None,
+    records: Iterable[tuple[str, str, str]],
+    info: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The bytes that become a Merkle leaf. `records` are (table, id, digest hex) triples."""
+    body = {
+        "v": ENTRY_VERSION,
+        "seq": seq,
+        "at": at.astimezone(UTC),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "records": [list(r) for r in records],
+        "info": dict(info or {}),
+    }
+    return orjson.dumps(body, default=_default, option=orjson.OPT_SORT_KEYS)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    return orjson.loads(body)
+
+
+def record_token(table: str, record_id: str, digest_hex: str) -> int:
+    """A 256-bit number per (table, id, digest). Sums of these compare the set of rows in the database with
+    the set the audit log says was written, in one pass and constant memory."""
+    return int.from_bytes(hashlib.sha256(f"{table}|{record_id}|{digest_hex}".encode()).digest(), "big")

@@ -1,0 +1,47 @@
+"""Settings from the environment. Every command and the server read the same names."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_VAR = Path(os.environ.get("ITI_VAR_DIR", "var"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    var_dir: Path
+    # Personal-data key (AES-256-GCM) and HMAC key for identity-number lookup: files outside the database.
+    data_key_file: Path
+    # Ed25519 key that signs audit tree heads, stored encrypted with the passphrase below.
+    audit_key_file: Path
+    audit_key_passphrase: str | None
+    profile: str = "iti"
+    node_country: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _from_env() -> Settings:
+    var = Path(os.environ.get("ITI_VAR_DIR", str(DEFAULT_VAR)))
+    return Settings(
+        database_url=os.environ.get("ITI_DATABASE_URL", f"sqlite:///{var / 'iti.db'}"),
+        var_dir=var,
+        data_key_file=Path(os.environ.get("ITI_DATA_KEY_FILE", str(var / "keys" / "data.key"))),
+        audit_key_file=Path(os.environ.get("ITI_AUDIT_KEY_FILE", str(var / "keys" / "audit-signing.pem"))),
+        audit_key_passphrase=os.environ.get("ITI_AUDIT_KEY_PASSPHRASE"),
+        profile=os.environ.get("ITI_PROFILE", "iti"),
+        node_country=os.environ.get("ITI_NODE_COUNTRY"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return _from_env()
+
+
+def reload_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()

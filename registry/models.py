@@ -1,0 +1,34 @@
+"""Imports every model so that `Base.metadata` is complete (Alembic and tests use it)."""
+
+from registry.audit.models import AuditEntry, AuditKey, AuditLogState, PurgePermit, TreeHeadRecord
+from registry.db import Base
+from registry.history.models import Event
+from registry.imports.models import ImportJob
+from registry.markings.models import Component, Marking
+from registry.organisations.models import Licence, Organisation
+from registry.persons.models import Person
+from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
+from registry.weapons.models import Weapon, WeaponState
+
+__all__ = [
+    "AuditEntry",
+    "AuditKey",
+    "AuditLogState",
+    "Base",
+    "CalibreRef",
+    "CategoryRef",
+    "Component",
+    "ComponentKindRef",
+    "Event",
+    "ImportJob",
+    "Licence",
+    "ManufacturerRef",
+    "Marking",
+    "ModelRef",
+    "Organisation",
+    "Person",
+    "PurgePermit",
+    "TreeHeadRecord",
+    "Weapon",
+    "WeaponState",
+]

@@ -1,0 +1,133 @@
+"""All SQL for weapons, their markings, components, history rows and derived state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from registry.history.models import Event
+from registry.markings.models import Component, Marking
+from registry.weapons.models import Weapon, WeaponState
+
+
+def insert_weapon(session: Session, row: dict[str, Any]) -> None:
+    session.execute(insert(Weapon), [row])
+
+
+def insert_markings(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Marking), list(rows))
+
+
+def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Event), list(rows))
+
+
+def insert_components(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Component), list(rows))
+
+
+def insert_states(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(WeaponState), list(rows))
+
+
+def update_state(session: Session, weapon_id: uuid.UUID, values: dict[str, Any]) -> None:
+    session.execute(update(WeaponState).where(WeaponState.weapon_id == weapon_id).values(**values))
+
+
+def get_weapon(session: Session, weapon_id: uuid.UUID) -> Weapon | None:
+    return session.get(Weapon, weapon_id)
+
+
+def lock_state(session: Session, weapon_id: uuid.UUID) -> WeaponState | None:
+    """Lock the weapon's state row: two officers recording events on one weapon queue here."""
+    stmt = select(WeaponState).where(WeaponState.weapon_id == weapon_id).with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def get_state(session: Session, weapon_id: uuid.UUID) -> WeaponState | None:
+    return session.get(WeaponState, weapon_id)
+
+
+def by_uniqueness_key(session: Session, key: str) -> Weapon | None:
+    return session.execute(select(Weapon).where(Weapon.uniqueness_key == key)).scalar_one_or_none()
+
+
+def markings_of(session: Session, weapon_id: uuid.UUID) -> list[Marking]:
+    stmt = select(Marking).where(Marking.weapon_id == weapon_id).order_by(Marking.recorded_at, Marking.id)
+    return list(session.execute(stmt).scalars())
+
+
+def events_of(session: Session, weapon_id: uuid.UUID) -> list[Event]:
+    return list(
+        session.execute(select(Event).where(Event.weapon_id == weapon_id).order_by(Event.seq)).scalars()
+    )
+
+
+def get_event(session: Session, event_id: uuid.UUID) -> Event | None:
+    return session.get(Event, event_id)
+
+
+def find_ids_by_mark(session: Session, key: str, limit: int = 50) -> list[uuid.UUID]:
+    """Weapons whose serial, or the text or serial of any of their marks, equals the normalised key."""
+    by_weapon = select(Weapon.id).where(Weapon.serial_key == key)
+    by_mark = select(Marking.weapon_id).where(or_(Marking.text_key == key, Marking.serial == key))
+    stmt = by_weapon.union(by_mark).limit(limit)
+    return list(session.execute(stmt).scalars())
+
+
+def search(
+    session: Session,
+    *,
+    make: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    serial_key: str | None = None,
+    after: uuid.UUID | None = None,
+    limit: int = 50,
+) -> list[tuple[Weapon, WeaponState]]:
+    stmt = select(Weapon, WeaponState).join(WeaponState, WeaponState.weapon_id == Weapon.id)
+    if make:
+        stmt = stmt.where(
+            or_(Weapon.manufacturer_code == make.upper(), func.upper(Weapon.make) == make.upper())
+        )
+    if model:
+        stmt = stmt.where(func.upper(Weapon.model) == model.upper())
+    if status:
+        stmt = stmt.where(WeaponState.status == status)
+    if category:
+        stmt = stmt.where(Weapon.category == category)
+    if serial_key:
+        stmt = stmt.where(Weapon.serial_key == serial_key)
+    if after:
+        stmt = stmt.where(Weapon.id > after)
+    stmt = stmt.order_by(Weapon.id).limit(limit)
+    return [(w, s) for w, s in session.execute(stmt).tuples()]
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    stmt = select(WeaponState.status, func.count()).group_by(WeaponState.status)
+    return dict(session.execute(stmt).tuples().all())
+
+
+def count_weapons(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(Weapon)).scalar_one()
+
+
+def pending_marking(session: Session, limit: int = 500) -> list[tuple[Weapon, WeaponState]]:
+    stmt = (
+        select(Weapon, WeaponState)
+        .join(WeaponState, WeaponState.weapon_id == Weapon.id)
+        .where(WeaponState.pending_marking.is_(True))
+        .order_by(WeaponState.last_event_at)
+        .limit(limit)
+    )
+    return [(w, s) for w, s in session.execute(stmt).tuples()]
