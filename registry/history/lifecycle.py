@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from registry.codes import EventType as E  # noqa: N817  (the transition table reads as a table)
+from registry.codes import EventType as E
 from registry.codes import Status as S  # noqa: N817
 from registry.errors import InvalidTransition
 
