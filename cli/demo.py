@@ -1,0 +1,132 @@
+"""`iti demo` (load a demo country) and `iti tour` (a walk-through of it for a newcomer)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+
+from cli.common import STATE, console, emit, err_console, profile, settings, table, transaction
+from registry.audit import checker
+from registry.audit import service as audit
+from registry.audit.keys import load_or_create_signing_key
+from registry.demo.generator import ACTOR_REGISTRY, generate
+from registry.history import service as history
+from registry.weapons import repository as weapon_repo
+from registry.weapons.models import Weapon, WeaponState
+
+DEMO_COUNTRY = "KE"
+
+
+def demo_command(
+    weapons: Annotated[int, typer.Option(help="How many weapons")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same country")] = 7,
+    if_empty: Annotated[bool, typer.Option(help="Do nothing if the registry already holds weapons")] = False,
+) -> None:
+    """Load a realistic, synthetic demo country through the same rules officers work under."""
+    with transaction() as session:
+        if weapon_repo.count_weapons(session):
+            if if_empty:
+                emit({"loaded": 0}, human="the registry already holds weapons: demo data not loaded")
+                return
+            err_console.print("[yellow]warning:[/] the registry is not empty; demo data are added to it")
+        home = settings().node_country or DEMO_COUNTRY
+        start = time.monotonic()
+        err_console.print(f"loading a demo country ({home}) with {weapons} weapons …")
+        world = generate(
+            session,
+            profile=profile(),
+            home=home,
+            weapons_count=weapons,
+            seed=seed,
+            progress=(lambda i: err_console.print(f"  {i} weapons", end="\r"))
+            if sys.stderr.isatty()
+            else None,
+        )
+        head = audit.sign_head(session, load_or_create_signing_key(settings()), actor=ACTOR_REGISTRY)
+    emit(
+        {
+            "weapons": world.weapons,
+            "events": world.events,
+            "tree_head": head.id,
+            "seconds": round(time.monotonic() - start, 1),
+        },
+        human=f"[green]demo loaded[/]: {world.weapons} weapons, {world.events} events in "
+        f"{time.monotonic() - start:.0f} s; audit tree head #{head.id} signed",
+    )
+
+
+def tour_command() -> None:
+    """A guided look at the registry for a newcomer (the web UI comes with the API)."""
+    with transaction() as session:
+        counts = weapon_repo.count_by_status(session)
+        total = sum(counts.values())
+        sample = session.execute(
+            select(Weapon, WeaponState)
+            .join(WeaponState, WeaponState.weapon_id == Weapon.id)
+            .where(WeaponState.event_count >= 3, Weapon.serial.is_not(None))
+            .order_by(Weapon.registered_at)
+            .limit(1)
+        ).first()
+        pending = weapon_repo.pending_marking(session, limit=5)
+        report = checker.verify(session)
+        events = history.history(session, sample[0].id) if sample else []
+        illicit = session.execute(select(func.count()).where(WeaponState.illicit.is_(True))).scalar_one()
+    if STATE.json:
+        emit({"weapons": total, "by_status": counts, "audit_ok": report.ok})
+        return
+    console.rule("[bold]iti-registry: a tour of the demo registry")
+    console.print(
+        f"The national record holds [bold]{total}[/] weapons ({illicit} recorded as illicit). "
+        f"Database: {settings().database_url}"
+    )
+    console.print(
+        table(
+            "Weapons by status (derived from each weapon's history)",
+            ["status", "weapons"],
+            sorted(counts.items()),
+        )
+    )
+    if sample:
+        w, s = sample
+        console.print(
+            f"\nOne weapon's life: [bold]{w.make} {w.model}[/] serial [bold]{w.serial}[/] — now {s.status}"
+        )
+        console.print(
+            table(
+                "",
+                ["#", "when", "event", "recorded by"],
+                [[e.seq, e.occurred_at.date(), e.type, e.recorded_by] for e in events],
+            )
+        )
+        console.print(f"  try: [cyan]iti weapon find {w.serial}[/]  ·  [cyan]iti weapon history {w.id}[/]")
+    if pending:
+        console.print(f"\nRecovered weapons waiting for a unique mark (ITI 9): {len(pending)} shown")
+        console.print(
+            table(
+                "",
+                ["weapon", "category", "make", "status"],
+                [[w.id, w.category, w.make, s.status] for w, s in pending],
+            )
+        )
+        console.print("  try: [cyan]iti weapon list --pending-marking[/]")
+    verdict = (
+        "[green]intact[/]"
+        if report.ok
+        else f"[red]ALTERED[/]: {report.first.message if report.first else ''}"
+    )
+    console.print(
+        f"\nTamper-evident audit log: {report.entries} entries, {report.tree_heads} signed tree heads — "
+        f"{verdict}"
+    )
+    console.print(
+        "  try: [cyan]iti audit verify[/]  ·  [cyan]iti audit prove weapon:<id>[/]  ·  "
+        "[cyan]iti audit heads[/]"
+    )
+    console.print(
+        "\nMore: [cyan]iti --help[/], [cyan]iti weapon add --help[/], [cyan]iti import FILE[/], "
+        "[cyan]iti export --format csv --out weapons.csv[/]. Docs: docs/"
+    )

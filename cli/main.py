@@ -1,0 +1,108 @@
+"""The `iti` command line: the registry officer's tool, and the way scripts drive the registry.
+
+Exit codes: 0 ok, 1 a check failed (audit, records), 2 wrong options, 3 invalid input (nothing written),
+4 not found, 5 conflict (duplicate, status, retention), 6 database not ready (run `iti db upgrade`).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cli import audit, data, records, reference, weapons
+from cli.common import STATE, actor, emit, engine, handle, settings, transaction
+from registry import migrate
+from registry.errors import RegistryError
+from registry.reference.service import seed_reference_data
+
+app = typer.Typer(
+    name="iti",
+    help="iti-registry: national small-arms marking, record-keeping and tracing registry (UN ITI, A/60/88).\n\n"
+    "The database is ITI_DATABASE_URL (default: a SQLite file under var/). Start with `iti db upgrade`, then "
+    "`iti demo` to explore, or `iti weapon add` / `iti import FILE` for real records.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Create and upgrade the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(weapons.app, name="weapon")
+app.add_typer(weapons.event_app, name="event")
+app.add_typer(audit.app, name="audit")
+app.add_typer(records.app, name="records")
+app.add_typer(reference.app, name="ref")
+app.command("import")(data.import_command)
+app.command("export")(data.export_command)
+
+
+@app.callback()
+def main_options(
+    json: Annotated[bool, typer.Option("--json", help="Machine-readable output for scripts")] = False,
+    as_: Annotated[
+        str | None,
+        typer.Option("--as", help="Officer recorded as the actor (default: ITI_ACTOR or cli:<login>)"),
+    ] = None,
+) -> None:
+    STATE.json = json
+    STATE.actor = as_ or ""
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default head) and load the shipped reference data."""
+    url = settings().database_url
+    engine()  # creates the folder of a SQLite file
+    migrate.upgrade(url, revision)
+    with transaction() as session:
+        added = seed_reference_data(session, actor=actor())
+    emit(
+        {"revision": migrate.current_revision(engine()), "reference_added": added},
+        human=f"database at {migrate.current_revision(engine())}; reference rows added: {sum(added.values())}",
+    )
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base")]) -> None:
+    """Undo migrations down to REVISION (data in dropped tables is lost: take a backup first)."""
+    migrate.downgrade(settings().database_url, revision)
+    emit(
+        {"revision": migrate.current_revision(engine())},
+        human=f"database at {migrate.current_revision(engine())}",
+    )
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the schema revision and whether it is current."""
+    current, head = migrate.current_revision(engine()), migrate.head_revision()
+    url = engine().url.render_as_string(hide_password=True)
+    emit(
+        {"url": url, "revision": current, "head": head, "up_to_date": current == head},
+        human=f"{url}: revision {current}, head {head}"
+        + ("" if current == head else " — run `iti db upgrade`"),
+    )
+
+
+def _register_late_commands() -> None:
+    from cli import demo
+
+    app.command("demo")(demo.demo_command)
+    app.command("tour")(demo.tour_command)
+
+
+_register_late_commands()
+
+
+def main() -> None:
+    try:
+        app()
+    except RegistryError as exc:
+        try:
+            handle(exc)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
+
+
+if __name__ == "__main__":
+    main()

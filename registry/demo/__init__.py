@@ -1,0 +1,1 @@
+"""A realistic demo country for newcomers: synthetic, deterministic by seed."""
