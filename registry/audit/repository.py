@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEntry, AuditKey, AuditLogState, TreeHeadRecord
+from registry.rows import bulk_insert
 
 
 def lock_state(session: Session) -> AuditLogState:
@@ -23,8 +24,7 @@ def save_state(session: Session, *, next_seq: int, frontier: bytes) -> None:
 
 
 def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(AuditEntry), list(rows))
+    bulk_insert(session, "audit_entries", rows)
 
 
 def entry_count(session: Session) -> int:

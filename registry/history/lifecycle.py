@@ -181,6 +181,11 @@ def apply(state: DerivedState, ev: EventLike, *, home_country: str | None = None
         state.details["reported"] = {"kind": str(etype), "at": ev.occurred_at.isoformat()}
     if ev.location:
         state.location = ev.location
+    if state.status != S.TRANSFER_PENDING:
+        # Leaving transfer_pending other than by acceptance or rejection (lost, stolen or seized on the
+        # way) cancels the transfer: nobody can accept it any more, so it must not stay "pending".
+        state.pending_transfer_event_id = None
+        state.pending_to = None
 
 
 def _take_custody(state: DerivedState, ev: EventLike) -> None:

@@ -251,7 +251,7 @@ def org_index(session: Session) -> dict[str, uuid.UUID]:
     stmt = select(Organisation.registration_number, Organisation.id).where(
         Organisation.registration_number.is_not(None)
     )
-    return dict(session.execute(stmt).tuples())
+    return dict(session.execute(stmt).tuples().all())
 
 
 def _existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
@@ -321,12 +321,12 @@ def import_file(
     writing = True
 
     def flush_batch() -> None:
+        """Check a batch against the registry; write it while the import is still clean."""
         nonlocal writing
         if not pending:
             return
-        clashes = _existing_keys(
-            session, [p.weapon["uniqueness_key"] for _, p in pending if p.weapon["uniqueness_key"]]
-        )
+        keys = [p.weapon["uniqueness_key"] for _, p in pending if p.weapon["uniqueness_key"]]
+        clashes = _existing_keys(session, keys)
         good = []
         for line, p in pending:
             if p.weapon["uniqueness_key"] in clashes:
@@ -334,8 +334,8 @@ def import_file(
                     Reject(
                         line,
                         "serial",
-                        f"already registered: {p.weapon['make']} serial "
-                        f"{p.weapon['serial']} (ITI 8(a): marks are unique)",
+                        f"already registered: {p.weapon['make']} serial {p.weapon['serial']} "
+                        "(ITI 8(a): marks are unique)",
                     )
                 )
             else:
@@ -343,9 +343,9 @@ def import_file(
         pending.clear()
         if result.rejects and not skip_invalid:
             writing = False
-            return
-        _write(session, good, actor=actor, job_id=job.id, custody=custody)
-        result.imported += len(good)
+        if writing:
+            _write(session, good, actor=actor, job_id=job.id, custody=custody)
+            result.imported += len(good)
         if progress:
             progress(reader.position, reader.size)
 
@@ -368,7 +368,6 @@ def import_file(
             result.rejects.append(Reject(line, exc.field, exc.message))
             if not skip_invalid:
                 writing = False
-                pending.clear()
             continue
         key = p.weapon["uniqueness_key"]
         if key is not None:
@@ -386,12 +385,10 @@ def import_file(
                 continue
             seen.add(fp)
         result.warnings += len(p.warnings)
-        if writing:
-            pending.append((line, p))
-            if len(pending) >= batch_size:
-                flush_batch()
-    if writing:
-        flush_batch()
+        pending.append((line, p))
+        if len(pending) >= batch_size:
+            flush_batch()
+    flush_batch()
     if progress:
         progress(reader.size, reader.size)
     if result.rejects and not skip_invalid:

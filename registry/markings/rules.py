@@ -178,7 +178,7 @@ def _check_unique(m: MarkingInput, *, profile: Profile, prefix: str) -> list[War
 def check_serial(serial: str, *, profile: Profile, field: str) -> None:
     if not text_key(serial):
         raise ValidationError("the serial number has no letters or digits", field=field, value=serial)
-    if profile.serial_pattern is not None and not profile.serial_pattern.match(serial):
+    if profile.serial_pattern is not None and not profile.serial_pattern.fullmatch(serial):
         raise MarkingRuleViolation(
             f"serial {serial!r} breaks the {profile.name} profile: {profile.serial_pattern_text}",
             field=field,

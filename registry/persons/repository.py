@@ -35,9 +35,7 @@ def by_identity_hmacs(session: Session, digests: Sequence[bytes]) -> list[Person
     if not digests:
         return []
     stmt = (
-        select(Person)
-        .where(Person.identity_hmac.in_(list(digests)))
-        .order_by(Person.created_at, Person.id)
+        select(Person).where(Person.identity_hmac.in_(list(digests))).order_by(Person.created_at, Person.id)
     )
     return list(session.execute(stmt).scalars())
 

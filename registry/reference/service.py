@@ -10,6 +10,7 @@ import csv
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 
 from sqlalchemy import select
@@ -22,11 +23,13 @@ from registry.reference import catalogue as shipped
 from registry.reference.countries import normalise_country
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
+
+@lru_cache(maxsize=65536)
 def text_key(value: str) -> str:
     """Upper case letters and digits only (any script): how names, models and serials are compared."""
-    value = unicodedata.normalize("NFKC", value).upper()
-    return "".join(ch for ch in value if ch.isalnum())
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", value).upper())
 
 
 def _shipped_models() -> list[dict[str, str]]:
@@ -98,7 +101,7 @@ def seed_reference_data(session: Session, *, actor: str) -> dict[str, int]:
             )
             added["component_kinds"] += 1
     session.flush()
-    have_models = set(session.execute(select(ModelRef.manufacturer_code, ModelRef.model_key)).tuples())
+    have_models = {(m, k) for m, k in session.execute(select(ModelRef.manufacturer_code, ModelRef.model_key))}
     for row in _shipped_models():
         key = (row["manufacturer"], text_key(row["model"]))
         if key not in have_models:
@@ -167,7 +170,7 @@ def load_catalogue(session: Session) -> Catalogue:
             cat.calibre_index.setdefault(shipped.calibre_key(form), cal.code)
     for k in session.execute(select(ComponentKindRef)).scalars():
         cat.component_kinds[k.code] = k
-    cat.models = set(session.execute(select(ModelRef.manufacturer_code, ModelRef.model_key)).tuples())
+    cat.models = {(m, k) for m, k in session.execute(select(ModelRef.manufacturer_code, ModelRef.model_key))}
     return cat
 
 

@@ -110,12 +110,12 @@ def search(
     if after:
         stmt = stmt.where(Weapon.id > after)
     stmt = stmt.order_by(Weapon.id).limit(limit)
-    return [(w, s) for w, s in session.execute(stmt).tuples()]
+    return [(w, s) for w, s in session.execute(stmt)]
 
 
 def count_by_status(session: Session) -> dict[str, int]:
     stmt = select(WeaponState.status, func.count()).group_by(WeaponState.status)
-    return dict(session.execute(stmt).tuples().all())
+    return {status: n for status, n in session.execute(stmt)}
 
 
 def count_weapons(session: Session) -> int:
@@ -130,4 +130,4 @@ def pending_marking(session: Session, limit: int = 500) -> list[tuple[Weapon, We
         .order_by(WeaponState.last_event_at)
         .limit(limit)
     )
-    return [(w, s) for w, s in session.execute(stmt).tuples()]
+    return [(w, s) for w, s in session.execute(stmt)]

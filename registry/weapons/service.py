@@ -33,7 +33,7 @@ from registry.markings.rules import MarkingInput
 from registry.profiles import Profile
 from registry.reference.countries import normalise_country
 from registry.reference.service import Catalogue, load_catalogue, text_key
-from registry.rows import complete
+from registry.rows import bulk_insert, complete
 from registry.warnings import Warning
 from registry.weapons import repository as repo
 from registry.weapons.models import Weapon, WeaponState
@@ -358,10 +358,10 @@ def _duplicate(p: PreparedWeapon, existing: uuid.UUID) -> DuplicateMarking:
 
 def write_prepared(session: Session, batch: list[PreparedWeapon]) -> None:
     """Insert prepared weapons (no audit): callers add the audit entries in the same transaction."""
-    session.execute(Weapon.__table__.insert(), [p.weapon for p in batch])
-    repo.insert_markings(session, [m for p in batch for m in p.markings])
-    repo.insert_events(session, [p.event for p in batch])
-    repo.insert_states(session, [p.state for p in batch])
+    bulk_insert(session, "weapons", [p.weapon for p in batch])
+    bulk_insert(session, "markings", [m for p in batch for m in p.markings])
+    bulk_insert(session, "events", [p.event for p in batch])
+    bulk_insert(session, "weapon_states", [complete("weapon_states", p.state) for p in batch])
 
 
 def get(session: Session, weapon_id: uuid.UUID) -> tuple[Weapon, WeaponState]:
