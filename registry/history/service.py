@@ -326,6 +326,11 @@ def record_event(
     events = repo.events_of(session, weapon_id)
     existing_marks = repo.markings_of(session, weapon_id)
     current = lifecycle.derive_state(events, home_country=home_country)
+    if etype == EventType.TRANSFERRED and event.from_org_id is None and event.from_person_id is None:
+        # The giver is the current custodian even when the officer does not name it: ITI 8(c) and the
+        # receiver's acceptance must not depend on remembering to fill in from_org_id.
+        event.from_org_id = current.custodian_org_id
+        src = _organisation(session, event.from_org_id, "from_org_id")
     if etype == EventType.AMENDED:
         _check_amendment(event, events, home_country)
     else:
