@@ -15,6 +15,7 @@ from registry.audit import service as audit
 from registry.audit.keys import load_or_create_signing_key
 from registry.demo.generator import ACTOR_REGISTRY, generate
 from registry.history import service as history
+from registry.persons.crypto import load_or_create_data_keys
 from registry.weapons import repository as weapon_repo
 from registry.weapons.models import Weapon, WeaponState
 
@@ -40,6 +41,7 @@ def demo_command(
             session,
             profile=profile(),
             home=home,
+            keys=load_or_create_data_keys(settings()),
             weapons_count=weapons,
             seed=seed,
             progress=(lambda i: err_console.print(f"  {i} weapons", end="\r"))

@@ -44,7 +44,10 @@ def stream_entries(session: Session, batch: int = 20_000) -> Iterator[Any]:
         AuditEntry.body,
         AuditEntry.leaf_hash,
     ).order_by(AuditEntry.seq)
-    yield from session.execute(stmt.execution_options(yield_per=batch))
+    # Closed when the reader stops early too (the checker stops at the first problem): a server-side
+    # cursor must not stay open until garbage collection.
+    with session.execute(stmt.execution_options(yield_per=batch)) as result:
+        yield from result
 
 
 def leaf_hashes(session: Session, upto: int) -> list[bytes]:

@@ -21,6 +21,8 @@ from registry.history import service as history
 from registry.history.inputs import EventInput
 from registry.markings.rules import MarkingInput
 from registry.organisations import service as orgs
+from registry.persons import service as persons
+from registry.persons.crypto import DataKeys
 from registry.profiles import Profile
 from registry.reference import service as ref
 from registry.reference.service import Catalogue, load_catalogue
@@ -73,6 +75,7 @@ class DemoWorld:
     army: uuid.UUID | None = None
     stockpile: uuid.UUID | None = None
     closed_dealer: uuid.UUID | None = None
+    holders: list[uuid.UUID] = field(default_factory=list)
     weapons: int = 0
     events: int = 0
 
@@ -187,6 +190,50 @@ def _serial(rng: random.Random, maker: str) -> str:
     return "".join(rng.choices("ABCDEFGHJKLMNPRSTUVWXYZ", k=2)) + f"{rng.randrange(10**6):06d}"
 
 
+FIRST = [
+    "Amina",
+    "Brian",
+    "Cheruto",
+    "David",
+    "Esther",
+    "Felix",
+    "Grace",
+    "Hassan",
+    "Irene",
+    "Joseph",
+    "Kamau",
+    "Lydia",
+    "Moses",
+    "Njeri",
+    "Otieno",
+    "Purity",
+    "Rashid",
+    "Sarah",
+    "Tom",
+    "Wanjiru",
+]
+LAST = ["Achieng", "Barasa", "Chege", "Kiptoo", "Mwangi", "Njoroge", "Odhiambo", "Omondi", "Wafula", "Yusuf"]
+
+
+def build_holders(
+    session: Session, world: DemoWorld, keys: DataKeys, rng: random.Random, n: int = 40
+) -> None:
+    """Licensed private holders (synthetic people; their data are sealed like real ones)."""
+    for i in range(n):
+        p = persons.register_person(
+            session,
+            actor=ACTOR_REGISTRY,
+            keys=keys,
+            name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+            identity_number=f"{20_000_000 + i * 7919}",
+            identity_country=world.home,
+            birth_date=date(1950 + rng.randrange(50), rng.randrange(1, 13), rng.randrange(1, 28)),
+            address=f"{rng.randrange(1, 300)} {rng.choice(['Mombasa', 'Moi', 'Kenyatta', 'Uhuru'])} Road",
+            nationality=world.home,
+        )
+        world.holders.append(p.id)
+
+
 def generate(
     session: Session,
     *,
@@ -194,10 +241,13 @@ def generate(
     home: str,
     weapons_count: int = 2000,
     seed: int = 7,
+    keys: DataKeys | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> DemoWorld:
     rng = random.Random(seed)
     world = build_organisations(session, home)
+    if keys is not None:
+        build_holders(session, world, keys, rng)
     catalogue = load_catalogue(session)
     now = datetime.now(UTC) - timedelta(days=1)
     for i in range(weapons_count):
@@ -283,6 +333,8 @@ def _event(
     marking: MarkingInput | None = None,
     actor: str = ACTOR_REGISTRY,
 ) -> None:
+    if ev.occurred_at is not None and ev.occurred_at > datetime.now(UTC):
+        ev.occurred_at = datetime.now(UTC)  # a follow-up drawn past today happens "now"
     history.record_event(
         session,
         actor=actor,
@@ -336,6 +388,40 @@ def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
         if t > now:
             return
         r = rng.random()
+        if r < 0.15 and world.holders:
+            # Sold to a licensed private holder: custody moves at once (no acceptance step for persons).
+            _event(
+                session,
+                world,
+                catalogue,
+                profile,
+                wid,
+                EventInput(
+                    type="transferred",
+                    occurred_at=t,
+                    from_org_id=dealer,
+                    to_person_id=rng.choice(world.holders),
+                    documents=[{"kind": "possession_permit", "number": f"PP-{rng.randrange(10**6):06d}"}],
+                ),
+            )
+            return
+        if r < 0.15 and world.holders:
+            # Sold to a licensed private holder: custody moves at once (no acceptance step for persons).
+            _event(
+                session,
+                world,
+                catalogue,
+                profile,
+                wid,
+                EventInput(
+                    type="transferred",
+                    occurred_at=t,
+                    from_org_id=dealer,
+                    to_person_id=rng.choice(world.holders),
+                    documents=[{"kind": "possession_permit", "number": f"PP-{rng.randrange(10**6):06d}"}],
+                ),
+            )
+            return
         if r < 0.45:
             other = rng.choice([d for d in world.dealers if d != dealer])
             _event(

@@ -19,6 +19,7 @@ from registry.audit import repository as audit_repo
 from registry.audit import service as audit
 from registry.audit.checker import verify
 from registry.audit.models import AuditEntry, TreeHeadRecord
+from registry.db import utcnow
 from registry.history.inputs import EventInput
 from registry.history.models import Event
 from registry.markings.models import Marking
@@ -106,7 +107,7 @@ def test_clean_log_verifies(session: Session, log: Log) -> None:
     assert report.first is None
     assert report.entries == audit_repo.next_seq(session)
     assert report.tree_heads == 1
-    assert report.records >= 3 + 4 + 5  # weapons, markings, events written by the fixture alone
+    assert report.records >= 3 + 3 + 5  # weapons, markings, events written by the fixture alone
 
 
 def test_clean_log_with_several_heads_and_keys_verifies(session: Session, log: Log) -> None:
@@ -209,15 +210,6 @@ def test_head_mismatch_names_the_range_after_the_last_good_head(session: Session
     assert f"entries {good.tree_size}..{bad.tree_size - 1}" in problem.message
 
 
-def test_recomputed_leaf_after_the_last_head_is_not_a_head_mismatch(session: Session, log: Log) -> None:
-    # Nothing signed covers the entry yet: the rewrite is only visible through the rows it names.
-    audit.sign_head(session, signing_key(), actor="auditor")
-    record(session, log.weapon_id, EventInput(type="destroyed"))
-    unlock(session.connection(), "audit_entries")
-    rewrite_body(session, audit_repo.next_seq(session) - 1, recompute_leaf=True)
-    assert verify(session).ok
-
-
 def test_forged_head_signature_is_found(session: Session, log: Log) -> None:
     head = audit.sign_head(session, signing_key(), actor="auditor")
     unlock(session.connection(), "audit_tree_heads")
@@ -273,7 +265,7 @@ def test_direct_delete_of_an_event_is_found(session: Session, log: Log) -> None:
 def test_direct_insert_of_an_event_is_found(session: Session, log: Log) -> None:
     row = complete(
         "events",
-        {"weapon_id": log.weapon_id, "seq": 99, "type": "destroyed", "occurred_at": audit.utcnow(), "recorded_by": "x"},
+        {"weapon_id": log.weapon_id, "seq": 99, "type": "destroyed", "occurred_at": utcnow(), "recorded_by": "x"},
     )
     session.execute(insert(Event.__table__), [row])
     problem = verify(session).first
@@ -285,7 +277,7 @@ def test_direct_insert_of_an_event_is_found(session: Session, log: Log) -> None:
 def test_direct_insert_of_a_weapon_is_found(session: Session, log: Log) -> None:
     row = complete(
         "weapons",
-        {"category": "SA-PIS", "make": "Ghost", "registered_at": audit.utcnow(), "registered_by": "x"},
+        {"category": "SA-PIS", "make": "Ghost", "registered_at": utcnow(), "registered_by": "x"},
     )
     session.execute(insert(Weapon.__table__), [row])
     problem = verify(session).first
