@@ -100,7 +100,9 @@ def postgres_engine() -> Iterator[Engine]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest) -> Engine:
-    return request.getfixturevalue({"sqlite": "sqlite_engine", "postgresql": "postgres_engine"}[request.param])
+    return request.getfixturevalue(
+        {"sqlite": "sqlite_engine", "postgresql": "postgres_engine"}[request.param]
+    )
 
 
 @pytest.fixture

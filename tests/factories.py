@@ -112,7 +112,12 @@ def export_event(to_country: str = "UG", **overrides: Any) -> EventInput:
         "type": "exported",
         "to_country": to_country,
         "documents": [
-            {"kind": "export_licence", "number": "EXP-1", "issued_on": "2024-01-01", "expires_on": "2025-01-01"}
+            {
+                "kind": "export_licence",
+                "number": "EXP-1",
+                "issued_on": "2024-01-01",
+                "expires_on": "2025-01-01",
+            }
         ],
         "data": {"final_recipient": "Uganda Police Force"},
     }
@@ -190,7 +195,13 @@ def organisation(session: Session, *, kind: str = OrgKind.DEALER, name: str | No
 def person(session: Session) -> Person:
     """A holder with placeholder sealed data (no personal data in tests), written directly."""
     now = utcnow()
-    p = Person(identity_hmac=uuid.uuid4().bytes * 2, sealed=b"\x00" * 28, key_id="test", created_at=now, updated_at=now)
+    p = Person(
+        identity_hmac=uuid.uuid4().bytes * 2,
+        sealed=b"\x00" * 28,
+        key_id="test",
+        created_at=now,
+        updated_at=now,
+    )
     session.add(p)
     session.flush()
     return p

@@ -236,12 +236,17 @@ def recovery_rules(
     unmarked = not any(_is_unique(m, catalogue) for m in marks)
     damaged = ev.data["mark_condition"] != MarkCondition.INTACT
     ev.data["pending_marking"] = unmarked or damaged
-    if ev.data["mark_condition"] in (MarkCondition.ALTERED, MarkCondition.OBLITERATED):
+    # The officer's observation or the condition recorded on any of the marks: either one refers.
+    tampered = {ev.data["mark_condition"], *(m.condition for m in marks)} & {
+        MarkCondition.ALTERED,
+        MarkCondition.OBLITERATED,
+    }
+    if tampered:
         ev.data["criminal_referral"] = True
         warnings.append(
             Warning(
                 "criminal_referral",
-                f"the mark is {ev.data['mark_condition']}: referred for "
+                f"the mark is {' and '.join(sorted(tampered))}: referred for "
                 "criminal investigation (Firearms Protocol 5(1)(c))",
                 "data.mark_condition",
             )
@@ -408,6 +413,13 @@ def _check_amendment(ev: EventInput, events: list[Event], home_country: str | No
         )
     if not ev.notes.strip():
         raise ValidationError("an amendment explains why in the notes", field="notes")
+    if ev.data.get("retract") and target.seq == 1:
+        raise ValidationError(
+            "the first event is how the weapon entered the record and cannot be retracted; "
+            "void the registration instead (reason duplicate or error)",
+            field="corrects_event_id",
+            value=str(target.id),
+        )
     if ev.data.get("retract"):
         # The history without the retracted event must still make sense.
         remaining = [e for e in events if e.id != target.id]

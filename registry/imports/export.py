@@ -66,7 +66,7 @@ def _batches(
             stmt = stmt.where(WeaponState.status == status)
         if last is not None:
             stmt = stmt.where(Weapon.id > last)
-        rows = list(session.execute(stmt.order_by(Weapon.id).limit(batch)).tuples())
+        rows = [(w, s) for w, s in session.execute(stmt.order_by(Weapon.id).limit(batch))]
         if not rows:
             return
         yield rows

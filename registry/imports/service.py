@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -251,7 +252,7 @@ def org_index(session: Session) -> dict[str, uuid.UUID]:
     stmt = select(Organisation.registration_number, Organisation.id).where(
         Organisation.registration_number.is_not(None)
     )
-    return dict(session.execute(stmt).tuples().all())
+    return {number: org_id for number, org_id in session.execute(stmt)}  # noqa: C416 - rows, not pairs, to dict()
 
 
 def _existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
@@ -391,6 +392,8 @@ def import_file(
     flush_batch()
     if progress:
         progress(reader.size, reader.size)
+    # Clashes with the registry are found a batch later than the other rejects: report in file order.
+    result.rejects.sort(key=lambda r: r.line)
     if result.rejects and not skip_invalid:
         raise ImportRejected(
             f"{len(result.rejects)} of {result.rows} records are invalid; nothing was imported",
@@ -431,16 +434,64 @@ def _prepare(
         weapon, markings, event = record_to_inputs(record, orgs=orgs, custody_org=custody_org)
     except TypeError as exc:  # unexpected keys in a nested JSON object
         raise ValidationError(str(exc), field="row") from None
-    return weapons.prepare(
-        actor=actor,
-        weapon=weapon,
-        markings=markings,
-        event=event,
-        catalogue=catalogue,
-        profile=profile,
-        home_country=home_country,
-        import_job_id=job_id,
-    )
+    try:
+        return weapons.prepare(
+            actor=actor,
+            weapon=weapon,
+            markings=markings,
+            event=event,
+            catalogue=catalogue,
+            profile=profile,
+            home_country=home_country,
+            import_job_id=job_id,
+        )
+    except RegistryError as exc:
+        if not isinstance(record.get("markings"), list):
+            exc.field = flat_column(exc.field, record, markings)
+        raise
+
+
+# A flat record's marks are built from its columns: a reject names the column the officer can fix, not the
+# mark built from it ("serial", not "markings[0].serial").
+_MARK_COLUMNS: dict[str, dict[str, str]] = {
+    MarkingKind.MANUFACTURE: {
+        "serial": "serial",
+        "manufacturer": "make",
+        "text": "mark_text",
+        "component": "mark_component",
+        "method": "mark_method",
+        "condition": "mark_condition",
+    },
+    MarkingKind.IMPORT: {
+        "country": "import_country",
+        "year": "import_year",
+        "text": "import_mark_text",
+        "component": "mark_component",
+        "method": "mark_method",
+    },
+}
+_MARK_FIELD = re.compile(r"markings\[(\d+)\]\.(\w+)")
+
+
+def flat_column(fld: str | None, row: dict[str, Any], markings: list[MarkingInput]) -> str | None:
+    """The column of a flat (CSV) record that an error about the marks built from it is really about."""
+    if fld == "markings":  # no unique mark, or no import mark
+        if _text(row, "event_type") == EventType.IMPORTED and not _text(row, "import_country"):
+            return "import_country"
+        return fld if _text(row, "serial") else "serial"
+    match = _MARK_FIELD.fullmatch(fld or "")
+    if match is None or int(match[1]) >= len(markings):
+        return fld
+    kind, attr = markings[int(match[1])].kind, match[2]
+    if kind == MarkingKind.MANUFACTURE and attr == "country":
+        return (
+            "mark_country"
+            if _text(row, "mark_country") and not _text(row, "country_of_manufacture")
+            else "country_of_manufacture"
+        )
+    if kind == MarkingKind.MANUFACTURE and attr == "year":
+        return "mark_year" if _text(row, "mark_year") else "year_of_manufacture"
+    return _MARK_COLUMNS.get(kind, {}).get(attr, fld)
 
 
 def _write(

@@ -115,7 +115,7 @@ def search(
 
 def count_by_status(session: Session) -> dict[str, int]:
     stmt = select(WeaponState.status, func.count()).group_by(WeaponState.status)
-    return {status: n for status, n in session.execute(stmt).tuples()}  # noqa: C416 - rows, not pairs, to dict()
+    return {row[0]: row[1] for row in session.execute(stmt)}
 
 
 def count_weapons(session: Session) -> int:

@@ -41,7 +41,9 @@ def weapon_id(session: Session) -> uuid.UUID:
 
 
 def count(session: Session, table: Table, column: str, value: object) -> int:
-    return session.execute(select(func.count()).select_from(table).where(table.c[column] == value)).scalar_one()
+    return session.execute(
+        select(func.count()).select_from(table).where(table.c[column] == value)
+    ).scalar_one()
 
 
 @pytest.mark.parametrize(
@@ -64,7 +66,9 @@ def test_history_rows_cannot_be_updated(
     [(EVENTS, "weapon_id"), (MARKINGS, "weapon_id"), (WEAPONS, "id")],
     ids=["events", "markings", "weapons"],
 )
-def test_history_rows_cannot_be_deleted(session: Session, weapon_id: uuid.UUID, table: Table, column: str) -> None:
+def test_history_rows_cannot_be_deleted(
+    session: Session, weapon_id: uuid.UUID, table: Table, column: str
+) -> None:
     refused(session, delete(table).where(table.c[column] == weapon_id))
     assert count(session, table, column, weapon_id) > 0
 
@@ -110,7 +114,7 @@ def test_without_the_permit_the_delete_is_refused_again(session: Session, weapon
 @pytest.mark.postgres
 @pytest.mark.parametrize("table", ["events", "markings", "weapons", "audit_entries"])
 def test_truncate_is_refused_on_postgresql(postgres_engine: Engine, table: str) -> None:
-    with postgres_engine.connect() as conn, conn.begin():
+    with postgres_engine.connect() as conn:
         with pytest.raises(DBAPIError, match="append-only"):
             conn.execute(text(f"TRUNCATE {table} CASCADE"))
         conn.rollback()

@@ -52,7 +52,9 @@ def append_only_triggers(conn: Connection, table: str) -> set[str]:
             {"t": table},
         )
     else:
-        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"), {"t": table})
+        rows = conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"), {"t": table}
+        )
     return set(rows.scalars())
 
 
@@ -83,7 +85,9 @@ def log(session: Session) -> Log:
 def entry_of(session: Session, table: str, row_id: uuid.UUID) -> int:
     """The seq of the audit entry that recorded a row."""
     for e in session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
-        if any(t == table and rid == str(row_id) for t, rid, _d in canonical.parse_body(bytes(e.body))["records"]):
+        if any(
+            t == table and rid == str(row_id) for t, rid, _d in canonical.parse_body(bytes(e.body))["records"]
+        ):
             return e.seq
     raise AssertionError(f"no audit entry records {table} {row_id}")
 
@@ -237,7 +241,9 @@ def test_direct_update_of_an_event_is_found(session: Session, log: Log) -> None:
 def test_direct_update_of_a_marking_is_found(session: Session, log: Log) -> None:
     unlock(session.connection(), "markings")
     markings = Marking.__table__
-    session.execute(update(markings).where(markings.c.id == log.marking_id).values(text="GLOCK AUSTRIA XYZ999"))
+    session.execute(
+        update(markings).where(markings.c.id == log.marking_id).values(text="GLOCK AUSTRIA XYZ999")
+    )
     problem = verify(session).first
     assert problem is not None
     assert (problem.kind, problem.seq) == ("record_altered", entry_of(session, "markings", log.marking_id))
@@ -246,7 +252,9 @@ def test_direct_update_of_a_marking_is_found(session: Session, log: Log) -> None
 def test_direct_update_of_a_weapon_is_found(session: Session, log: Log) -> None:
     unlock(session.connection(), "weapons")
     weapons = Weapon.__table__
-    session.execute(update(weapons).where(weapons.c.id == log.weapon_id).values(serial="OTHER1", serial_key="OTHER1"))
+    session.execute(
+        update(weapons).where(weapons.c.id == log.weapon_id).values(serial="OTHER1", serial_key="OTHER1")
+    )
     problem = verify(session).first
     assert problem is not None
     assert (problem.kind, problem.seq) == ("record_altered", entry_of(session, "weapons", log.weapon_id))
@@ -265,7 +273,13 @@ def test_direct_delete_of_an_event_is_found(session: Session, log: Log) -> None:
 def test_direct_insert_of_an_event_is_found(session: Session, log: Log) -> None:
     row = complete(
         "events",
-        {"weapon_id": log.weapon_id, "seq": 99, "type": "destroyed", "occurred_at": utcnow(), "recorded_by": "x"},
+        {
+            "weapon_id": log.weapon_id,
+            "seq": 99,
+            "type": "destroyed",
+            "occurred_at": utcnow(),
+            "recorded_by": "x",
+        },
     )
     session.execute(insert(Event.__table__), [row])
     problem = verify(session).first

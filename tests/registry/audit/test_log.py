@@ -78,7 +78,9 @@ def test_signed_head_proves_inclusion_to_a_standalone_verifier(session: Session)
     assert (proof.tree_size, proof.root, proof.head_id) == (head.tree_size, bytes(head.root_hash), head.id)
     assert verify_inclusion(proof.leaf_hash, proof.seq, proof.tree_size, proof.path, proof.root)
     # The proof is for that leaf at that place and nothing else.
-    assert not verify_inclusion(merkle.leaf_hash(b"forged"), proof.seq, proof.tree_size, proof.path, proof.root)
+    assert not verify_inclusion(
+        merkle.leaf_hash(b"forged"), proof.seq, proof.tree_size, proof.path, proof.root
+    )
     if proof.seq > 0:
         assert not verify_inclusion(proof.leaf_hash, proof.seq - 1, proof.tree_size, proof.path, proof.root)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -15,11 +16,13 @@ from registry.weapons import service as weapons
 from tests.factories import (
     HOME,
     export_event,
+    manufacture_marking,
     organisation,
     person,
     record,
     register_weapon,
     state_transfer_marking,
+    unique_serial,
 )
 
 
@@ -102,8 +105,6 @@ def test_history_cannot_start_with_a_theft(session: Session) -> None:
 
 
 def test_event_in_the_future_is_refused(session: Session) -> None:
-    from datetime import UTC, datetime, timedelta
-
     wid = register_weapon(session).weapon.id
     with pytest.raises(ValidationError, match="future") as exc:
         record(session, wid, EventInput(type="stolen", occurred_at=datetime.now(UTC) + timedelta(days=1)))
@@ -136,18 +137,24 @@ def test_export_licence_needs_a_number(session: Session) -> None:
 
 def test_export_without_licence_dates_or_final_recipient_warns(session: Session) -> None:
     wid = register_weapon(session).weapon.id
-    done = record(session, wid, export_event(documents=[{"kind": "export_licence", "number": "E-2"}], data={}))
+    done = record(
+        session, wid, export_event(documents=[{"kind": "export_licence", "number": "E-2"}], data={})
+    )
     assert codes(done.warnings) == {"licence_dates_missing", "final_recipient_missing"}
     assert done.state.status == Status.EXPORTED
 
 
 def test_complete_export_records_licence_and_transit_and_leaves_custody(session: Session) -> None:
     dealer = organisation(session)
-    wid = register_weapon(session, event=EventInput(type="imported", to_country=HOME, to_org_id=dealer.id)).weapon.id
+    wid = register_weapon(
+        session, event=EventInput(type="imported", to_country=HOME, to_org_id=dealer.id)
+    ).weapon.id
     done = record(
         session,
         wid,
-        export_event("UGA", data={"final_recipient": "Uganda Police Force", "transit_countries": ["TZA", "RW"]}),
+        export_event(
+            "UGA", data={"final_recipient": "Uganda Police Force", "transit_countries": ["TZA", "RW"]}
+        ),
     )
     assert done.warnings == []
     assert done.event.to_country == "UG"
@@ -192,7 +199,9 @@ def test_each_iti_ground_makes_the_weapon_illicit(session: Session, ground: Illi
     done = record(
         session,
         wid,
-        EventInput(type="seized", data={"criminal_offence": True, "illicit": True, "illicit_grounds": [ground.value]}),
+        EventInput(
+            type="seized", data={"criminal_offence": True, "illicit": True, "illicit_grounds": [ground.value]}
+        ),
     )
     assert done.state.illicit is True
 
@@ -204,6 +213,19 @@ def test_tampered_mark_is_referred_and_pending_marking(session: Session, conditi
     assert {"criminal_referral", "pending_marking"} <= codes(done.warnings)
     assert done.event.data["criminal_referral"] is True
     assert done.state.pending_marking is True
+
+
+def test_mark_recorded_as_obliterated_is_referred_whatever_the_event_says(session: Session) -> None:
+    serial = unique_serial()
+    reg = register_weapon(
+        session,
+        serial=serial,
+        markings=[manufacture_marking(serial, condition="obliterated")],
+        event=EventInput(type="seized", data={"criminal_offence": True}),
+    )
+    assert reg.event.data["criminal_referral"] is True
+    assert {"mark_tampered", "criminal_referral", "pending_marking"} <= codes(reg.warnings)
+    assert reg.state.pending_marking is True
 
 
 def test_intact_mark_is_not_referred(session: Session) -> None:
@@ -234,7 +256,9 @@ def test_origin_assessment_updates_the_recovery(session: Session) -> None:
 
 
 def _held_by(session: Session, org_id: uuid.UUID) -> uuid.UUID:
-    return register_weapon(session, event=EventInput(type="imported", to_country=HOME, to_org_id=org_id)).weapon.id
+    return register_weapon(
+        session, event=EventInput(type="imported", to_country=HOME, to_org_id=org_id)
+    ).weapon.id
 
 
 def test_transfer_names_a_receiver(session: Session) -> None:
@@ -381,7 +405,10 @@ def test_amendment_must_name_an_event_of_the_same_weapon(session: Session) -> No
             session,
             mine.weapon.id,
             EventInput(
-                type="amended", corrects_event_id=other.event.id, data={"changes": {"location": "x"}}, notes="typo"
+                type="amended",
+                corrects_event_id=other.event.id,
+                data={"changes": {"location": "x"}},
+                notes="typo",
             ),
         )
     assert exc.value.field == "corrects_event_id"
@@ -397,7 +424,9 @@ def test_amendment_needs_notes_and_changes(session: Session) -> None:
         )
     assert exc.value.field == "notes"
     with pytest.raises(ValidationError) as exc:
-        record(session, reg.weapon.id, EventInput(type="amended", corrects_event_id=reg.event.id, notes="why"))
+        record(
+            session, reg.weapon.id, EventInput(type="amended", corrects_event_id=reg.event.id, notes="why")
+        )
     assert exc.value.field == "data.changes"
 
 
@@ -426,7 +455,9 @@ def test_an_amendment_cannot_be_amended(session: Session) -> None:
     fix = record(
         session,
         reg.weapon.id,
-        EventInput(type="amended", corrects_event_id=reg.event.id, data={"changes": {"location": "A"}}, notes="n"),
+        EventInput(
+            type="amended", corrects_event_id=reg.event.id, data={"changes": {"location": "A"}}, notes="n"
+        ),
     )
     with pytest.raises(ValidationError, match="original event"):
         record(
@@ -444,7 +475,10 @@ def test_retracting_an_event_rederives_the_status(session: Session) -> None:
         session,
         reg.weapon.id,
         EventInput(
-            type="amended", corrects_event_id=stolen.event.id, data={"retract": True}, notes="wrong weapon reported"
+            type="amended",
+            corrects_event_id=stolen.event.id,
+            data={"retract": True},
+            notes="wrong weapon reported",
         ),
     )
     assert done.state.status == Status.ACTIVE
@@ -452,6 +486,17 @@ def test_retracting_an_event_rederives_the_status(session: Session) -> None:
     assert "reported" not in done.state.details
     # and the weapon can now be reported stolen for real
     assert record(session, reg.weapon.id, EventInput(type="stolen")).state.status == Status.STOLEN
+
+
+def test_the_first_event_cannot_be_retracted(session: Session) -> None:
+    reg = register_weapon(session)
+    with pytest.raises(ValidationError, match="void the registration") as exc:
+        record(
+            session,
+            reg.weapon.id,
+            EventInput(type="amended", corrects_event_id=reg.event.id, data={"retract": True}, notes="typo"),
+        )
+    assert exc.value.field == "corrects_event_id"
 
 
 def test_retraction_that_leaves_an_impossible_history_is_refused(session: Session) -> None:
@@ -462,7 +507,9 @@ def test_retraction_that_leaves_an_impossible_history_is_refused(session: Sessio
         record(
             session,
             reg.weapon.id,
-            EventInput(type="amended", corrects_event_id=exported.event.id, data={"retract": True}, notes="oops"),
+            EventInput(
+                type="amended", corrects_event_id=exported.event.id, data={"retract": True}, notes="oops"
+            ),
         )
     _weapon, state = weapons.get(session, reg.weapon.id)
     assert state.status == Status.ACTIVE

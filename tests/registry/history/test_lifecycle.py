@@ -61,7 +61,9 @@ def test_history_cannot_start_with_a_transfer() -> None:
 
 
 def test_refusal_names_the_current_status_and_what_is_allowed() -> None:
-    with pytest.raises(InvalidTransition, match="the weapon is destroyed; 'exported' needs it to be one of active"):
+    with pytest.raises(
+        InvalidTransition, match="the weapon is destroyed; 'exported' needs it to be one of active"
+    ):
         check_transition(S.DESTROYED, E.EXPORTED)
 
 
@@ -157,7 +159,11 @@ def test_custody_moves_only_when_a_pending_transfer_is_accepted() -> None:
         events[1].id,
     )
     accepted = derive_state([*events, Ev(type="transfer_accepted", seq=3)])
-    assert (accepted.status, accepted.custodian_org_id, accepted.pending_transfer_event_id) == (S.ACTIVE, b, None)
+    assert (accepted.status, accepted.custodian_org_id, accepted.pending_transfer_event_id) == (
+        S.ACTIVE,
+        b,
+        None,
+    )
     rejected = derive_state([*events, Ev(type="transfer_rejected", seq=3)])
     assert (rejected.status, rejected.custodian_org_id) == (S.ACTIVE, a)
 

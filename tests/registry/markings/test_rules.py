@@ -57,7 +57,9 @@ def test_unknown_country_is_refused_naming_the_field(catalogue: Catalogue) -> No
     assert exc.value.field == "markings[2].country"
 
 
-@pytest.mark.parametrize(("fld", "value"), [("kind", "laser_etched"), ("method", "chisel"), ("condition", "rusty")])
+@pytest.mark.parametrize(
+    ("fld", "value"), [("kind", "laser_etched"), ("method", "chisel"), ("condition", "rusty")]
+)
 def test_codes_outside_their_lists_are_refused(catalogue: Catalogue, fld: str, value: str) -> None:
     with pytest.raises(ValidationError, match=value) as exc:
         rules.normalise(mark(**{fld: value}), catalogue=catalogue)
@@ -127,7 +129,9 @@ def test_import_mark_needs_the_country_of_import(catalogue: Catalogue) -> None:
     with pytest.raises(MarkingRuleViolation) as exc:
         check(MarkingInput(text="IMP 2021", kind="import", year=2021), catalogue)
     assert exc.value.field == "marking.country"
-    assert check(MarkingInput(text="IMP KE", kind="import", country="KEN"), catalogue) == {"import_year_missing"}
+    assert check(MarkingInput(text="IMP KE", kind="import", country="KEN"), catalogue) == {
+        "import_year_missing"
+    }
 
 
 def test_import_mark_needs_no_maker_or_serial(catalogue: Catalogue) -> None:
@@ -138,7 +142,9 @@ def test_state_transfer_mark_names_the_transferring_state(catalogue: Catalogue) 
     with pytest.raises(MarkingRuleViolation) as exc:
         check(MarkingInput(text="GOV", kind="state_transfer"), catalogue)
     assert exc.value.field == "marking.transferring_state"
-    assert check(MarkingInput(text="GOV KE", kind="state_transfer", transferring_state="KE"), catalogue) == set()
+    assert (
+        check(MarkingInput(text="GOV KE", kind="state_transfer", transferring_state="KE"), catalogue) == set()
+    )
 
 
 # --- REQ-11 and REQ-14: quality and condition -----------------------------------------------------------
@@ -156,7 +162,9 @@ def test_quality_flags_of_secondary_kinds_are_not_flagged(catalogue: Catalogue) 
     assert check(MarkingInput(text="PROOF", kind="proof", readable=False, durable=False), catalogue) == set()
 
 
-@pytest.mark.parametrize(("condition", "flagged"), [("altered", True), ("obliterated", True), ("missing", False)])
+@pytest.mark.parametrize(
+    ("condition", "flagged"), [("altered", True), ("obliterated", True), ("missing", False)]
+)
 def test_altered_or_obliterated_marks_go_to_criminal_referral(
     catalogue: Catalogue, condition: str, flagged: bool
 ) -> None:

@@ -74,7 +74,9 @@ def test_off_table_make_and_calibre_are_recorded_as_written_with_warnings(sessio
     reg = register_weapon(
         session,
         serial=serial,
-        weapon=weapon_input(make="Acme Arms Works", model="X1", calibre="13 mm Gyrojet", country_of_manufacture="ZA"),
+        weapon=weapon_input(
+            make="Acme Arms Works", model="X1", calibre="13 mm Gyrojet", country_of_manufacture="ZA"
+        ),
         markings=[
             manufacture_marking(serial, text=f"ACME ZA {serial}", manufacturer="ACME", country="ZA"),
             import_marking(),
@@ -123,12 +125,16 @@ def test_unknown_category_is_an_error_naming_the_field(session: Session) -> None
 @pytest.mark.parametrize("calibre", ["120MM-MOR", "120 mm", "120mm mortar"])
 def test_mortar_of_100_mm_or_more_is_out_of_scope(session: Session, calibre: str) -> None:
     with pytest.raises(OutOfScope, match="120 mm") as exc:
-        register_weapon(session, weapon=weapon_input(category="LW-MOR", make="UNKNOWN", model=None, calibre=calibre))
+        register_weapon(
+            session, weapon=weapon_input(category="LW-MOR", make="UNKNOWN", model=None, calibre=calibre)
+        )
     assert exc.value.field == "calibre"
 
 
 def test_mortar_under_100_mm_is_a_light_weapon(session: Session) -> None:
-    reg = register_weapon(session, weapon=weapon_input(category="LW-MOR", make="UNKNOWN", model=None, calibre="81 mm"))
+    reg = register_weapon(
+        session, weapon=weapon_input(category="LW-MOR", make="UNKNOWN", model=None, calibre="81 mm")
+    )
     assert reg.weapon.calibre == "81MM-MOR"
     assert reg.weapon.category == "LW-MOR"
 
@@ -185,7 +191,10 @@ def test_primary_components_carry_the_unique_mark(session: Session, component: s
         session,
         manufactured=True,
         serial=serial,
-        markings=[manufacture_marking(serial, component=component), manufacture_marking(serial, component="barrel")],
+        markings=[
+            manufacture_marking(serial, component=component),
+            manufacture_marking(serial, component="barrel"),
+        ],
     )
     assert sorted(m.is_primary for m in reg.markings) == [False, True]
 
@@ -266,10 +275,20 @@ def test_us_profile_requires_the_model(session: Session) -> None:
 def test_eu_profile_requires_the_year_in_the_mark(session: Session) -> None:
     serial = unique_serial()
     with pytest.raises(MarkingRuleViolation, match="year") as exc:
-        register_weapon(session, profile=EU, serial=serial, markings=[manufacture_marking(serial, year=None), import_marking()])
+        register_weapon(
+            session,
+            profile=EU,
+            serial=serial,
+            markings=[manufacture_marking(serial, year=None), import_marking()],
+        )
     assert exc.value.field == "markings[0].year"
     # The ITI only encourages it.
-    reg = register_weapon(session, profile=ITI, serial=serial, markings=[manufacture_marking(serial, year=None), import_marking()])
+    reg = register_weapon(
+        session,
+        profile=ITI,
+        serial=serial,
+        markings=[manufacture_marking(serial, year=None), import_marking()],
+    )
     assert "year_missing" in codes(reg.warnings)
 
 
@@ -374,7 +393,9 @@ def test_two_unmarked_weapons_do_not_collide(session: Session) -> None:
 
 
 @pytest.mark.parametrize("typed", ["ZX-90817", "zx90817", " zx 908-17 "])
-def test_find_by_mark_finds_by_serial_ignoring_case_spaces_and_punctuation(session: Session, typed: str) -> None:
+def test_find_by_mark_finds_by_serial_ignoring_case_spaces_and_punctuation(
+    session: Session, typed: str
+) -> None:
     reg = register_weapon(session, serial="ZX90817")
     found = weapons.find_by_mark(session, typed)
     assert [w.id for w, _state in found] == [reg.weapon.id]

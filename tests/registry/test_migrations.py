@@ -1,0 +1,88 @@
+"""The migrations build exactly the models' schema, on SQLite and PostgreSQL, and can be undone and redone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from registry import migrate
+from registry.db import make_engine
+from registry.models import Base
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine_for(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def drift(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(ctx, Base.metadata)
+
+
+def tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def test_upgrade_builds_the_models_schema_without_drift(database_url: str, engine_for: Engine) -> None:
+    assert not migrate.is_at_head(engine_for)
+    migrate.upgrade(database_url)
+    assert migrate.is_at_head(engine_for)
+    assert migrate.current_revision(engine_for) == migrate.head_revision()
+    assert tables(engine_for) == set(Base.metadata.tables) | {"alembic_version"}
+    assert drift(engine_for) == []
+
+
+def test_upgrade_seeds_the_audit_log_state(database_url: str, engine_for: Engine) -> None:
+    migrate.upgrade(database_url)
+    with engine_for.connect() as conn:
+        rows = conn.execute(text("SELECT id, next_seq FROM audit_log_state")).all()
+    assert [tuple(r) for r in rows] == [(1, 0)]
+
+
+def test_downgrade_to_base_and_upgrade_again(database_url: str, engine_for: Engine) -> None:
+    migrate.upgrade(database_url)
+    migrate.downgrade(database_url, "base")
+    assert tables(engine_for) == {"alembic_version"}
+    assert migrate.current_revision(engine_for) is None
+    assert not migrate.is_at_head(engine_for)
+
+    migrate.upgrade(database_url)
+    assert migrate.is_at_head(engine_for)
+    assert drift(engine_for) == []
+
+
+def test_downgrade_one_step_removes_only_the_triggers(database_url: str, engine_for: Engine) -> None:
+    migrate.upgrade(database_url)
+    migrate.downgrade(database_url, "0001")
+    assert migrate.current_revision(engine_for) == "0001"
+    assert tables(engine_for) == set(Base.metadata.tables) | {"alembic_version"}
+    with engine_for.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            n = conn.execute(text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal")).scalar_one()
+        else:
+            n = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")).scalar_one()
+    assert n == 0
+    migrate.upgrade(database_url)
+    assert migrate.is_at_head(engine_for)
+
+
+def test_upgrade_at_head_is_a_no_op(database_url: str, engine_for: Engine) -> None:
+    migrate.upgrade(database_url)
+    migrate.upgrade(database_url)
+    assert migrate.is_at_head(engine_for)
