@@ -103,6 +103,7 @@ class DerivedState:
     pending_marking: bool = False
     pending_transfer_event_id: uuid.UUID | None = None
     pending_to: tuple[uuid.UUID | None, uuid.UUID | None] | None = None
+    pending_from_status: S | None = None  # where a rejected transfer returns the weapon
     event_count: int = 0
     last_event_at: datetime | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -137,6 +138,7 @@ def apply(state: DerivedState, ev: EventLike, *, home_country: str | None = None
     etype = E(ev.type)
     check_transition(state.status, etype)
     rule = RULES[etype]
+    before = state.status
     if rule.to is not None:
         state.status = rule.to
     data = ev.data or {}
@@ -150,9 +152,13 @@ def apply(state: DerivedState, ev: EventLike, *, home_country: str | None = None
         state.status = S.TRANSFER_PENDING
         state.pending_transfer_event_id = ev.id
         state.pending_to = (ev.to_org_id, ev.to_person_id)
+        state.pending_from_status = before
     if etype in (E.TRANSFER_ACCEPTED, E.TRANSFER_REJECTED):
         if etype == E.TRANSFER_ACCEPTED and state.pending_to:
             state.custodian_org_id, state.holder_person_id = state.pending_to
+        if etype == E.TRANSFER_REJECTED and state.pending_from_status is not None:
+            # A refused hand-over leaves the weapon as it was (a recovered weapon stays recovered).
+            state.status = state.pending_from_status
         state.pending_transfer_event_id = None
         state.pending_to = None
     if etype == E.EXPORTED:
@@ -186,6 +192,7 @@ def apply(state: DerivedState, ev: EventLike, *, home_country: str | None = None
         # way) cancels the transfer: nobody can accept it any more, so it must not stay "pending".
         state.pending_transfer_event_id = None
         state.pending_to = None
+        state.pending_from_status = None
 
 
 def _take_custody(state: DerivedState, ev: EventLike) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from registry.audit import service as audit
 from registry.codes import STATE_ORG_KINDS, EventType, MarkCondition, MarkingKind, OriginEstablished, Status
 from registry.db import utcnow
-from registry.errors import Conflict, MarkingRuleViolation, NotFound, ValidationError
+from registry.errors import Conflict, DuplicateMarking, MarkingRuleViolation, NotFound, ValidationError
 from registry.history import lifecycle
 from registry.history.inputs import EventInput, check_recovery_data, check_void_data, normalise_event
 from registry.history.models import Event
@@ -336,6 +336,20 @@ def record_event(
         # receiver's acceptance must not depend on remembering to fill in from_org_id.
         event.from_org_id = current.custodian_org_id
         src = _organisation(session, event.from_org_id, "from_org_id")
+    elif (
+        etype == EventType.TRANSFERRED
+        and current.custodian_org_id
+        and event.from_org_id != current.custodian_org_id
+    ):
+        # The record must not say a weapon came from someone who did not hold it (and so dodge ITI 8(c)).
+        raise ValidationError(
+            f"the weapon is held by organisation {current.custodian_org_id}, not by the giver named",
+            field="from_org_id",
+            value=str(event.from_org_id),
+            custodian_org_id=str(current.custodian_org_id),
+        )
+    if etype == EventType.MARKED and marking is not None and marking.kind == MarkingKind.REMARKING:
+        _refuse_duplicate_remark(session, marking)
     if etype == EventType.AMENDED:
         _check_amendment(event, events, home_country)
     else:
@@ -392,6 +406,19 @@ def record_event(
     mk_obj = session.get(Marking, m_row["id"]) if m_row else None
     assert ev_obj is not None
     return Recorded(ev_obj, state, mk_obj, warnings)
+
+
+def _refuse_duplicate_remark(session: Session, marking: MarkingInput) -> None:
+    """A re-mark gives a found weapon its unique identity: two weapons must not share it."""
+    if not marking.serial:
+        return
+    clash = repo.remark_holder(session, country=marking.country, serial_key=text_key(marking.serial))
+    if clash is not None:
+        raise DuplicateMarking(
+            f"re-mark serial {marking.serial} of {marking.country} is already on weapon {clash}",
+            field="marking.serial",
+            existing_weapon_id=str(clash),
+        )
 
 
 def _check_amendment(ev: EventInput, events: list[Event], home_country: str | None) -> None:

@@ -153,7 +153,14 @@ def _check_unique(m: MarkingInput, *, profile: Profile, prefix: str) -> list[War
                 field=f"{prefix}.country",
             )
     else:
-        missing = [f for f in ("manufacturer", "country", "serial") if not getattr(m, f)]
+        # A re-mark of a found weapon is applied by the state, not a maker: country and serial identify it
+        # (ISACS 05.30); a manufacture mark needs all three elements of ITI 8(a).
+        needed = (
+            ("country", "serial")
+            if m.kind == MarkingKind.REMARKING
+            else ("manufacturer", "country", "serial")
+        )
+        missing = [f for f in needed if not getattr(m, f)]
         if missing:
             raise MarkingRuleViolation(
                 f"a {m.kind} marking must identify the manufacturer, the country of manufacture and the "

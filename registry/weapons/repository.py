@@ -131,3 +131,11 @@ def pending_marking(session: Session, limit: int = 500) -> list[tuple[Weapon, We
         .limit(limit)
     )
     return [(w, s) for w, s in session.execute(stmt)]
+
+
+def remark_holder(session: Session, *, country: str | None, serial_key: str) -> uuid.UUID | None:
+    """The weapon that already carries a re-mark with this country and serial, if any."""
+    stmt = select(Marking.weapon_id).where(
+        Marking.kind == "remarking", Marking.country == country, Marking.serial == serial_key
+    )
+    return session.execute(stmt.limit(1)).scalar_one_or_none()

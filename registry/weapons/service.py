@@ -216,8 +216,14 @@ def prepare(
     for i, m in enumerate(markings):
         rules.normalise(m, catalogue=catalogue, prefix=f"markings[{i}]")
         warnings += rules.check(m, profile=profile, catalogue=catalogue, prefix=f"markings[{i}]")
+    # The weapon's serial is the one of its unique mark on the frame or receiver, not of a barrel or slide.
     serial = weapon.serial or next(
-        (m.serial for m in markings if m.kind in rules.UNIQUE_KINDS and m.serial), None
+        (
+            m.serial
+            for m in markings
+            if m.kind in rules.UNIQUE_KINDS and m.serial and rules.is_primary(m, catalogue)
+        ),
+        None,
     )
     serial_key = text_key(serial) if serial else None
     if serial:

@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from registry.codes import IllicitGround, OrgKind, Status
-from registry.errors import InvalidTransition, MarkingRuleViolation, NotFound, ValidationError
+from registry.errors import (
+    DuplicateMarking,
+    InvalidTransition,
+    MarkingRuleViolation,
+    NotFound,
+    ValidationError,
+)
 from registry.history import service as history
 from registry.history.inputs import EventInput
 from registry.weapons import service as weapons
@@ -21,6 +27,7 @@ from tests.factories import (
     person,
     record,
     register_weapon,
+    remarking,
     state_transfer_marking,
     unique_serial,
 )
@@ -538,3 +545,47 @@ def test_voided_registration_accepts_no_further_events(session: Session, reason:
     assert done.state.status == Status.VOIDED
     with pytest.raises(InvalidTransition, match="the weapon is voided"):
         record(session, wid, EventInput(type="stolen"))
+
+
+# --- review fixes: rejected transfers, the named giver, re-marks ------------------------------------------
+
+
+def test_rejected_transfer_of_a_recovered_weapon_leaves_it_recovered(session: Session) -> None:
+    police, depot = (
+        organisation(session, kind=OrgKind.LAW_ENFORCEMENT),
+        organisation(session, kind=OrgKind.STOCKPILE),
+    )
+    reg = register_weapon(
+        session,
+        found_unmarked=True,
+        event=EventInput(type="found", to_org_id=police.id, data={"mark_condition": "missing"}),
+    )
+    pending = record(session, reg.weapon.id, EventInput(type="transferred", to_org_id=depot.id))
+    assert pending.state.status == Status.TRANSFER_PENDING
+    back = record(session, reg.weapon.id, EventInput(type="transfer_rejected", notes="no space at the depot"))
+    # A refusal returns the weapon to where it was: still recovered, still with the police.
+    assert back.state.status == Status.RECOVERED
+    assert back.state.custodian_org_id == police.id
+
+
+def test_transfer_naming_a_giver_who_does_not_hold_the_weapon_is_refused(session: Session) -> None:
+    holder, stranger, buyer = organisation(session), organisation(session), organisation(session)
+    wid = _held_by(session, holder.id)
+    with pytest.raises(ValidationError, match="held by organisation") as exc:
+        record(session, wid, EventInput(type="transferred", from_org_id=stranger.id, to_org_id=buyer.id))
+    assert exc.value.field == "from_org_id"
+
+
+def test_remark_needs_country_and_serial_but_no_maker(session: Session) -> None:
+    wid = register_weapon(session, found_unmarked=True).weapon.id
+    done = record(session, wid, EventInput(type="marked"), marking=remarking(manufacturer=None))
+    assert done.state.pending_marking is False
+
+
+def test_the_same_remark_serial_cannot_go_on_two_weapons(session: Session) -> None:
+    first = register_weapon(session, found_unmarked=True).weapon.id
+    second = register_weapon(session, found_unmarked=True).weapon.id
+    serial = unique_serial("KE")
+    record(session, first, EventInput(type="marked"), marking=remarking(serial))
+    with pytest.raises(DuplicateMarking, match=str(first)):
+        record(session, second, EventInput(type="marked"), marking=remarking(serial.lower()))
