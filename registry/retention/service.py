@@ -54,7 +54,7 @@ def expiry_of(status: str, events: list[Event], profile: Profile) -> tuple[datet
         )
         kind = "manufacturing" if e.type == EventType.MANUFACTURED else "other"
         candidates.append((_add_years(e.occurred_at, years), f"{kind} records: {years} years after {e.type}"))
-        if False:
+        if e.type == EventType.DESTROYED and profile.retention_after_destruction_years:
             n = profile.retention_after_destruction_years
             candidates.append((_add_years(e.occurred_at, n), f"{profile.name}: {n} years after destruction"))
     if not candidates:

@@ -152,12 +152,13 @@ EXPECTED_REJECTS = [
     (8, "serial", "already registered"),
     (9, "serial", "twice"),
     (10, "row", "more values"),
+    (12, "country_of_manufacture", "country of manufacture"),
 ]
 
 
 @pytest.fixture
 def bad_csv(session: Session, tmp_path: Path) -> tuple[Path, list[str]]:
-    """Seven bad rows among three good ones; line 8 repeats a weapon registered before the import."""
+    """Eight bad rows among three good ones; line 8 repeats a weapon registered before the import."""
     registered = unique_serial()
     register_weapon(session, manufactured=True, serial=registered)
     good = [unique_serial() for _ in range(3)]
@@ -174,6 +175,7 @@ def bad_csv(session: Session, tmp_path: Path) -> tuple[Path, list[str]]:
             row(good[0]),  # the same weapon as line 2
             ",".join(row(unique_serial()).values()) + ",surplus",
             row(good[2]),  # line 11
+            row(unique_serial(), make="Zorkmid", country_of_manufacture=""),  # a maker with no known country
         ],
     )
     return path, good
@@ -193,7 +195,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(
     assert [(r["line"], r["field"]) for r in rejects] == [(line, fld) for line, fld, _ in EXPECTED_REJECTS]
     for r, (_line, _fld, words) in zip(rejects, EXPECTED_REJECTS, strict=True):
         assert words in r["reason"]
-    assert "7 of 10 records are invalid" in refused.value.message
+    assert "8 of 11 records are invalid" in refused.value.message
     assert counts(session) == before
     assert session.execute(select(Weapon).where(Weapon.serial.in_(good))).first() is None
 
@@ -208,13 +210,13 @@ def test_skip_invalid_imports_the_good_rows_and_returns_the_rejects(
     result = run_import(session, path, skip_invalid=True)
 
     assert [(r.line, r.field) for r in result.rejects] == [(line, fld) for line, fld, _ in EXPECTED_REJECTS]
-    assert (result.rows, result.imported) == (10, 3)
+    assert (result.rows, result.imported) == (11, 3)
     assert counts(session)["weapons"] - before["weapons"] == 3
     imported = session.execute(select(Weapon.serial).where(Weapon.import_job_id == result.job_id)).scalars()
     assert sorted(imported) == sorted(good)
     job = session.get(ImportJob, result.job_id)
     assert job is not None
-    assert (job.rows_total, job.rows_imported, job.rows_rejected) == (10, 3, 7)
+    assert (job.rows_total, job.rows_imported, job.rows_rejected) == (11, 3, 8)
     assert verify(session).ok
 
 
