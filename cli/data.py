@@ -63,6 +63,8 @@ def import_command(
             raise typer.Exit(Exit.INVALID) from None
     if result.rejects:
         write_rejects(rejects_path, result.rejects)
+    elif rejects_path.exists() and rejects is None:
+        rejects_path.unlink()  # a rejects file from an earlier run would mislead
     data = {
         "job_id": result.job_id,
         "rows": result.rows,

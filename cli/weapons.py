@@ -26,6 +26,7 @@ from registry.history import service as history
 from registry.history.inputs import EventInput
 from registry.imports.service import org_index, parse_when, record_to_inputs
 from registry.markings.rules import MarkingInput
+from registry.reference.service import load_catalogue
 from registry.weapons import repository as weapon_repo
 from registry.weapons import service as weapons
 
@@ -151,7 +152,9 @@ def add(
         "notes": notes,
     }
     with transaction() as session:
-        w, marks, ev = record_to_inputs(record, orgs=org_index(session), custody_org=None)
+        w, marks, ev = record_to_inputs(
+            record, orgs=org_index(session), custody_org=None, catalogue=load_catalogue(session)
+        )
         reg = weapons.register(
             session,
             actor=actor(),

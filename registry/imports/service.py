@@ -120,7 +120,11 @@ def _date(value: Any, key: str) -> date | None:
 
 
 def record_to_inputs(
-    row: dict[str, Any], *, orgs: dict[str, uuid.UUID], custody_org: uuid.UUID | None
+    row: dict[str, Any],
+    *,
+    orgs: dict[str, uuid.UUID],
+    custody_org: uuid.UUID | None,
+    catalogue: Catalogue | None = None,
 ) -> tuple[weapons.WeaponInput, list[MarkingInput], EventInput]:
     """Map one flat (CSV) or nested (JSON Lines) record to service inputs. Field names in errors are the
     record's own column names, so an officer can find them in the file."""
@@ -139,6 +143,16 @@ def record_to_inputs(
         mark_carrier=_text(row, "mark_carrier"),
         description=_text(row, "description") or "",
     )
+    if (
+        weapon.country_of_manufacture is None
+        and catalogue is not None
+        and not isinstance(row.get("markings"), list)
+    ):
+        # A flat record that names a maker on the table but no country: the maker's country, as the
+        # manufacturers table gives it (the mark built from these fields then carries it too).
+        code = catalogue.manufacturer_code(weapon.make)
+        if code is not None:
+            weapon.country_of_manufacture = catalogue.manufacturers[code].country
     markings = _markings(row, weapon)
     event = _event(row, orgs=orgs, custody_org=custody_org)
     return weapon, markings, event
@@ -431,7 +445,9 @@ def _prepare(
     custody_org: uuid.UUID | None,
 ) -> weapons.PreparedWeapon:
     try:
-        weapon, markings, event = record_to_inputs(record, orgs=orgs, custody_org=custody_org)
+        weapon, markings, event = record_to_inputs(
+            record, orgs=orgs, custody_org=custody_org, catalogue=catalogue
+        )
     except TypeError as exc:  # unexpected keys in a nested JSON object
         raise ValidationError(str(exc), field="row") from None
     try:

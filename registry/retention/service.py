@@ -74,19 +74,25 @@ def expiry(session: Session, weapon_id: uuid.UUID, profile: Profile) -> Expiry:
 
 
 def expired(
-    session: Session, profile: Profile, *, now: datetime | None = None, limit: int = 10_000
+    session: Session, profile: Profile, *, now: datetime | None = None, limit: int = 10_000, batch: int = 1000
 ) -> list[Expiry]:
-    """Weapons whose records may be purged now."""
+    """Up to `limit` weapons whose records may be purged now, scanning every purgeable weapon in id order."""
     now = now or utcnow()
-    ids = session.execute(
-        select(WeaponState.weapon_id).where(WeaponState.status.in_([s.value for s in PURGEABLE])).limit(limit)
-    ).scalars()
-    out = []
-    for wid in list(ids):
-        e = expiry(session, wid, profile)
-        if e.expires_at is not None and e.expires_at <= now:
-            out.append(e)
-    return out
+    out: list[Expiry] = []
+    after: uuid.UUID | None = None
+    while len(out) < limit:
+        stmt = select(WeaponState.weapon_id).where(WeaponState.status.in_([s.value for s in PURGEABLE]))
+        if after is not None:
+            stmt = stmt.where(WeaponState.weapon_id > after)
+        ids = list(session.execute(stmt.order_by(WeaponState.weapon_id).limit(batch)).scalars())
+        if not ids:
+            break
+        for wid in ids:
+            e = expiry(session, wid, profile)
+            if e.expires_at is not None and e.expires_at <= now:
+                out.append(e)
+        after = ids[-1]
+    return out[:limit]
 
 
 def purge(

@@ -207,10 +207,13 @@ def accepts(status: S | None, etype: E) -> bool:
     return True
 
 
-def step(status: S | None, etype: E, data: dict[str, Any]) -> S | None:
-    """The status after one accepted event, read off RULES (the table, not derive_state's code)."""
+def step(status: S | None, etype: E, data: dict[str, Any], before_transfer: S | None) -> S | None:
+    """The status after one accepted event, read off RULES (the table, not derive_state's code), plus the one
+    rule the table cannot say: a rejected transfer returns the weapon to its status before the transfer."""
     if etype == E.TRANSFERRED and data.get("pending"):
         return S.TRANSFER_PENDING
+    if etype == E.TRANSFER_REJECTED:
+        return before_transfer
     return RULES[etype].to or status
 
 
@@ -218,12 +221,15 @@ def step(status: S | None, etype: E, data: dict[str, Any]) -> S | None:
 @given(st.lists(st.sampled_from(STEPS), max_size=40))
 def test_accepting_events_one_by_one_matches_derive_state(steps: list[tuple[E, dict[str, Any]]]) -> None:
     status: S | None = None
+    before_transfer: S | None = None
     accepted: list[Ev] = []
     for etype, data in steps:
         if etype == E.AMENDED or not accepts(status, etype):
             continue  # amendments need a target; they are covered by the retraction tests above
         accepted.append(Ev(type=etype.value, seq=len(accepted) + 1, data=dict(data)))
-        status = step(status, etype, data)
+        if etype == E.TRANSFERRED and data.get("pending"):
+            before_transfer = status
+        status = step(status, etype, data, before_transfer)
         assert derive_state(accepted).status == status
     state = derive_state(accepted)
     assert state.status == status
