@@ -71,7 +71,6 @@ def _batches(
             return
         yield rows
         last = rows[-1][0].id
-        session.expunge_all()
 
 
 def _children(
@@ -123,6 +122,13 @@ def export(
                 }
                 out.write(orjson.dumps(record, default=str) + b"\n")
             count += 1
+        # Let go of this batch's objects (only them: the caller's own pending objects stay) so memory stays flat.
+        for obj in (
+            [x for pair in rows for x in pair]
+            + [m for ms in marks.values() for m in ms]
+            + [e for es in events.values() for e in es]
+        ):
+            session.expunge(obj)
     if fmt == "csv":
         text.flush()
     return count
