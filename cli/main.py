@@ -29,6 +29,7 @@ db_app = typer.Typer(help="Create and upgrade the database schema.", no_args_is_
 app.add_typer(db_app, name="db")
 app.add_typer(weapons.app, name="weapon")
 app.add_typer(weapons.event_app, name="event")
+app.add_typer(weapons.component_app, name="component")
 app.add_typer(audit.app, name="audit")
 app.add_typer(records.app, name="records")
 app.add_typer(reference.app, name="ref")

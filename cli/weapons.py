@@ -25,6 +25,7 @@ from registry.errors import RegistryError
 from registry.history import service as history
 from registry.history.inputs import EventInput
 from registry.imports.service import org_index, parse_when, record_to_inputs
+from registry.markings import components
 from registry.markings.rules import MarkingInput
 from registry.reference.service import load_catalogue
 from registry.weapons import repository as weapon_repo
@@ -424,3 +425,50 @@ def _when(value: str | None) -> datetime | None:
         return parse_when({"at": value}, "at")
     except RegistryError as exc:
         fail(exc.message, Exit.INVALID, {"field": "at"})
+
+
+component_app = typer.Typer(
+    help="Serialised components (receiver modules, barrels) that move between weapons.", no_args_is_help=True
+)
+
+
+@component_app.command("add")
+def component_add(
+    kind: Annotated[str, Opt(help="Component kind, e.g. barrel, upper_receiver (`iti ref list components`)")],
+    serial: Annotated[str | None, Opt()] = None,
+    manufacturer: Annotated[str | None, Opt(help="Manufacturer code")] = None,
+    description: Annotated[str, Opt()] = "",
+) -> None:
+    """Register a serialised component; install it with `iti event add WEAPON component_replaced --data
+    installed_component_id=ID`."""
+    with transaction() as session:
+        c = components.register_component(
+            session,
+            actor=actor(),
+            catalogue=load_catalogue(session),
+            kind=kind,
+            serial=serial,
+            manufacturer_code=manufacturer,
+            description=description,
+        )
+        data = {"id": c.id, "kind": c.kind, "serial": c.serial}
+    emit(data, human=f"[green]registered[/] {c.kind} {c.serial or ''} ({c.id})")
+
+
+@component_app.command("history")
+def component_history(component: Annotated[str, typer.Argument(help="Component id")]) -> None:
+    """Every weapon the component has been part of, in order."""
+    with transaction() as session:
+        moves = components.history(session, parse_uuid(component, "component"))
+        rows = [
+            {"weapon_id": m.weapon_id, "action": m.action, "at": m.occurred_at, "event_id": m.event_id}
+            for m in moves
+        ]
+    emit(
+        rows,
+        human=table(
+            f"Component {component}",
+            ["when", "action", "weapon"],
+            [[r["at"], r["action"], r["weapon_id"]] for r in rows],
+        ),
+    )

@@ -4,7 +4,7 @@ from registry.audit.models import AuditEntry, AuditKey, AuditLogState, PurgePerm
 from registry.db import Base
 from registry.history.models import Event
 from registry.imports.models import ImportJob
-from registry.markings.models import Component, Marking
+from registry.markings.models import Component, ComponentMove, Marking
 from registry.organisations.models import Licence, Organisation
 from registry.persons.models import Person
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
@@ -19,6 +19,7 @@ __all__ = [
     "CategoryRef",
     "Component",
     "ComponentKindRef",
+    "ComponentMove",
     "Event",
     "ImportJob",
     "Licence",

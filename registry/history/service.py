@@ -21,7 +21,7 @@ from registry.errors import Conflict, DuplicateMarking, MarkingRuleViolation, No
 from registry.history import lifecycle
 from registry.history.inputs import EventInput, check_recovery_data, check_void_data, normalise_event
 from registry.history.models import Event
-from registry.markings import rules
+from registry.markings import components, rules
 from registry.markings.models import Marking
 from registry.markings.rules import MarkingInput
 from registry.organisations.models import Organisation
@@ -370,6 +370,11 @@ def record_event(
         profile=profile,
         home_country=home_country,
     )
+    moves = (
+        components.plan_replacement(session, weapon_id=weapon_id, data=event.data)
+        if etype == EventType.COMPONENT_REPLACED
+        else []
+    )
     m_row = marking_row(marking, weapon_id=weapon_id, actor=actor, catalogue=catalogue) if marking else None
     e_row = event_row(
         event,
@@ -383,6 +388,13 @@ def record_event(
             if m_row:
                 repo.insert_markings(session, [m_row])
             repo.insert_events(session, [e_row])
+            move_refs = components.record_moves(
+                session,
+                weapon_id=weapon_id,
+                event_id=e_row["id"],
+                occurred_at=e_row["occurred_at"],
+                moves=moves,
+            )
     except IntegrityError as exc:
         raise Conflict(
             "another officer recorded an event on this weapon at the same moment; reload and retry",
@@ -391,7 +403,9 @@ def record_event(
         ) from exc
     new_state = lifecycle.derive_state([*events, as_event_like(e_row)], home_country=home_country)
     repo.update_state(session, weapon_id, state_values(new_state))
-    records = [audit.snapshot("events", e_row)] + ([audit.snapshot("markings", m_row)] if m_row else [])
+    records = [audit.snapshot("events", e_row), *move_refs] + (
+        [audit.snapshot("markings", m_row)] if m_row else []
+    )
     audit.record(
         session,
         actor=actor,

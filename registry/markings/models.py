@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.codes import MarkCondition, MarkingKind, MarkingMethod, check_in
-from registry.db import Base, Timestamp, UUIDPk
+from registry.db import Base, Timestamp, UTCDateTime, UUIDPk
 
 
 class Component(Base):
@@ -68,3 +68,18 @@ class Marking(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     recorded_at: Mapped[Timestamp]
     recorded_by: Mapped[str] = mapped_column(String(120))
+
+
+class ComponentMove(Base):
+    """A component put into or taken out of a weapon, by a `component_replaced` event. Append-only: the
+    component's whole life across weapons is the list of its moves."""
+
+    __tablename__ = "component_moves"
+    __table_args__ = (CheckConstraint("action IN ('installed', 'removed')", name="action"),)
+
+    id: Mapped[UUIDPk]
+    component_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("components.id"), index=True)
+    weapon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("weapons.id"), index=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -20,7 +20,7 @@ from registry.codes import EventType, Status
 from registry.db import utcnow
 from registry.errors import NotFound, RetentionNotExpired
 from registry.history.models import Event
-from registry.markings.models import Marking
+from registry.markings.models import ComponentMove, Marking
 from registry.profiles import Profile
 from registry.weapons.models import Weapon, WeaponState
 
@@ -130,6 +130,7 @@ def purge(
 
 def _purge_one(session: Session, wid: uuid.UUID, *, actor: str, now: datetime) -> None:
     tables = (
+        ("component_moves", ComponentMove, ComponentMove.weapon_id),
         ("events", Event, Event.weapon_id),
         ("markings", Marking, Marking.weapon_id),
         ("weapons", Weapon, Weapon.id),

@@ -24,7 +24,8 @@ from registry.db import make_engine
 from registry.errors import Conflict, DuplicateMarking
 from registry.history.inputs import EventInput
 from registry.history.models import Event
-from registry.reference.service import seed_reference_data
+from registry.markings import components
+from registry.reference.service import load_catalogue, seed_reference_data
 from tests.factories import record, register_weapon
 
 pytestmark = pytest.mark.postgres
@@ -143,11 +144,23 @@ def test_events_appended_at_once_queue_on_the_weapon_lock(pg: Engine) -> None:
 def test_free_race_of_events_never_shares_a_seq(pg: Engine) -> None:
     with Session(pg, expire_on_commit=False) as s, s.begin():
         wid = register_weapon(s).weapon.id
+        catalogue = load_catalogue(s)
+        parts = [
+            components.register_component(
+                s, actor="t", catalogue=catalogue, kind="other", serial=f"GRIP-{i}"
+            ).id
+            for i in range(4)
+        ]
     barrier = threading.Barrier(4)
+    spare = iter(parts)
+    lock = threading.Lock()
 
     def attempt(s: Session) -> int:
+        with lock:
+            part = next(spare)
         barrier.wait(timeout=LOCK_WAIT_TIMEOUT)
-        return record(s, wid, EventInput(type="component_replaced", notes="new grip")).event.seq
+        data = {"installed_component_id": str(part)}
+        return record(s, wid, EventInput(type="component_replaced", notes="new grip", data=data)).event.seq
 
     futures = [in_thread(pg, attempt, []) for _ in range(4)]
     outcomes = [f.exception(timeout=LOCK_WAIT_TIMEOUT) or f.result() for f in futures]
