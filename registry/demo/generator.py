@@ -405,23 +405,6 @@ def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
                 ),
             )
             return
-        if r < 0.15 and world.holders:
-            # Sold to a licensed private holder: custody moves at once (no acceptance step for persons).
-            _event(
-                session,
-                world,
-                catalogue,
-                profile,
-                wid,
-                EventInput(
-                    type="transferred",
-                    occurred_at=t,
-                    from_org_id=dealer,
-                    to_person_id=rng.choice(world.holders),
-                    documents=[{"kind": "possession_permit", "number": f"PP-{rng.randrange(10**6):06d}"}],
-                ),
-            )
-            return
         if r < 0.45:
             other = rng.choice([d for d in world.dealers if d != dealer])
             _event(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,69 +39,68 @@ def _shipped_models() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _seed_table(session: Session, model: Any, items: list[Any], build: Callable[[Any], Any]) -> int:
+    """Add the shipped rows whose code the table does not hold yet; returns how many."""
+    have = set(session.execute(select(model.code)).scalars())
+    rows = [build(item) for item in items if item.code not in have]
+    session.add_all(rows)
+    return len(rows)
+
+
 def seed_reference_data(session: Session, *, actor: str) -> dict[str, int]:
     """Insert shipped rows that are missing; never touch officers' rows. Idempotent."""
     now = utcnow()
     added = {"categories": 0, "manufacturers": 0, "calibres": 0, "component_kinds": 0, "models": 0}
-    have = set(session.execute(select(CategoryRef.code)).scalars())
-    for c in shipped.load_categories():
-        if c.code not in have:
-            session.add(
-                CategoryRef(
-                    code=c.code,
-                    name=c.name,
-                    weapon_group=c.group,
-                    description=c.description,
-                    max_calibre_mm=c.max_calibre_mm,
-                    shipped=True,
-                    added_at=now,
-                )
-            )
-            added["categories"] += 1
-    have = set(session.execute(select(ManufacturerRef.code)).scalars())
-    for m in shipped.load_manufacturers():
-        if m.code not in have:
-            session.add(
-                ManufacturerRef(
-                    code=m.code,
-                    name=m.name,
-                    country=m.country,
-                    mark_forms="|".join(m.mark_forms),
-                    serial_pattern=m.serial_pattern or "",
-                    shipped=True,
-                    added_at=now,
-                )
-            )
-            added["manufacturers"] += 1
-    have = set(session.execute(select(CalibreRef.code)).scalars())
-    for cal in shipped.load_calibres():
-        if cal.code not in have:
-            session.add(
-                CalibreRef(
-                    code=cal.code,
-                    name=cal.name,
-                    aliases="|".join(cal.aliases),
-                    bore_mm=cal.bore_mm,
-                    kind=cal.kind,
-                    shipped=True,
-                    added_at=now,
-                )
-            )
-            added["calibres"] += 1
-    have = set(session.execute(select(ComponentKindRef.code)).scalars())
-    for k in shipped.load_component_kinds():
-        if k.code not in have:
-            session.add(
-                ComponentKindRef(
-                    code=k.code,
-                    name=k.name,
-                    is_primary=k.primary,
-                    essential=k.essential,
-                    shipped=True,
-                    added_at=now,
-                )
-            )
-            added["component_kinds"] += 1
+    added["categories"] = _seed_table(
+        session,
+        CategoryRef,
+        shipped.load_categories(),
+        lambda c: CategoryRef(
+            code=c.code,
+            name=c.name,
+            weapon_group=c.group,
+            description=c.description,
+            max_calibre_mm=c.max_calibre_mm,
+            shipped=True,
+            added_at=now,
+        ),
+    )
+    added["manufacturers"] = _seed_table(
+        session,
+        ManufacturerRef,
+        shipped.load_manufacturers(),
+        lambda m: ManufacturerRef(
+            code=m.code,
+            name=m.name,
+            country=m.country,
+            mark_forms="|".join(m.mark_forms),
+            serial_pattern=m.serial_pattern or "",
+            shipped=True,
+            added_at=now,
+        ),
+    )
+    added["calibres"] = _seed_table(
+        session,
+        CalibreRef,
+        shipped.load_calibres(),
+        lambda c: CalibreRef(
+            code=c.code,
+            name=c.name,
+            aliases="|".join(c.aliases),
+            bore_mm=c.bore_mm,
+            kind=c.kind,
+            shipped=True,
+            added_at=now,
+        ),
+    )
+    added["component_kinds"] = _seed_table(
+        session,
+        ComponentKindRef,
+        shipped.load_component_kinds(),
+        lambda k: ComponentKindRef(
+            code=k.code, name=k.name, is_primary=k.primary, essential=k.essential, shipped=True, added_at=now
+        ),
+    )
     session.flush()
     have_models = {(m, k) for m, k in session.execute(select(ModelRef.manufacturer_code, ModelRef.model_key))}
     for row in _shipped_models():
