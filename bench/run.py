@@ -573,6 +573,22 @@ def code_version() -> dict[str, Any]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "registry_or_cli_modified": bool(changed)}
 
 
+def registry_changed(start: dict[str, Any], end: dict[str, Any]) -> bool:
+    """Whether registry/ or cli/ differ between the commits at the start and at the end of a run."""
+    if start["registry_or_cli_modified"] or end["registry_or_cli_modified"]:
+        return True
+    if start["commit"] == end["commit"]:
+        return False
+    diff = subprocess.run(
+        ["git", "diff", "--name-only", start["commit"], end["commit"], "--", "registry", "cli"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return diff.returncode != 0 or bool(diff.stdout.strip())
+
+
 def _step(name: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {name}", flush=True)
 
@@ -704,6 +720,9 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
                 results[f"profile_{what}"] = json.loads(prof_json.read_text())
         results["machine"]["loadavg_at_end"] = os.getloadavg()
         results["code_at_end"] = code_version()
+        results["registry_changed_during_run"] = registry_changed(
+            results["code_at_start"], results["code_at_end"]
+        )
     finally:
         if args.keep:
             print(f"kept {work}")
@@ -743,6 +762,7 @@ def markdown(r: dict[str, Any]) -> str:
     n = r["weapons"]
     full, small = imp["full"], imp["small"]
     peak = max(full["peak_rss_mb"], small["peak_rss_mb"])
+    growth = full["peak_rss_mb"] - small["peak_rss_mb"]
     eq = r["equivalence"]
     lines = [
         f"Run of {r['date']}: {n:,} weapons, seed {r['seed']}, `{r['command']}`.",
@@ -754,7 +774,12 @@ def markdown(r: dict[str, Any]) -> str:
             else ""
         )
         + (
-            f"; the checkout moved to {r['code_at_end']['commit']} during the run"
+            f"; the checkout moved to {r['code_at_end']['commit']} during the run, "
+            + (
+                "**with changes to registry/ or cli/: figures may mix two versions**"
+                if r.get("registry_changed_during_run")
+                else "with no change to registry/ or cli/ (only other files)"
+            )
             if r.get("code_at_end") and r["code_at_end"] != r["code_at_start"]
             else ""
         )
@@ -783,11 +808,16 @@ def markdown(r: dict[str, Any]) -> str:
         f"| {_mark(small['peak_rss_mb'] < TARGETS['rss_mb'])} |",
         f"| Peak RSS of `iti import`, {n:,} rows | {full['peak_rss_mb']:.0f} MB | < 300 MB "
         f"| {_mark(full['peak_rss_mb'] < TARGETS['rss_mb'])} |",
+        f"| Growth of peak RSS from {small['weapons']:,} to {n:,} rows | +{growth:.0f} MB "
+        f"(≈ {1024 * 1024 * growth / max(1, n - small['weapons']):.0f} bytes per extra row) | flat (< 10 %) "
+        f"| {_mark(growth < 0.1 * small['peak_rss_mb'])} |",
         f"| `iti audit verify` ({v['records']['entries']:,} entries, {v['records']['records']:,} rows) "
         f"| {v['records']['wall_s']:.1f} s, {v['records']['entries_per_s']:,.0f} entries/s | < 10 s "
         f"| {_mark(v['records']['wall_s'] < TARGETS['verify_s'])} |",
         f"| `iti audit verify --no-records` | {v['log_only']['wall_s']:.1f} s, "
         f"{v['log_only']['entries_per_s']:,.0f} entries/s | | |",
+        f"| Peak RSS of `iti audit verify` (with records / log only) | {v['records']['peak_rss_mb']:.0f} MB / "
+        f"{v['log_only']['peak_rss_mb']:.0f} MB | | |",
         f"| Bare hashlib Merkle root, {mb['leaves']:,} leaves of {mb['leaf_bytes']} B | {mb['seconds']:.2f} s, "
         f"{mb['leaves_per_s']:,.0f} leaves/s | | |",
         f"| verify ÷ hashlib (with records / log only) | {v['records']['ratio_to_hashlib']:.1f}× / "
@@ -830,6 +860,13 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", "Statements of one look-up and SQLite's plan for each:", ""]
     for s in lk["statements"]:
         lines.append(f"- `{s['sql']}` — {'; '.join(s['plan'])}")
+    if "lookup_what_if_index" in r:
+        w = r["lookup_what_if_index"]
+        lines += [
+            "",
+            f"With the diagnostic index (built in {w['index_build_s']:.1f} s, {w['lookups']:,} look-ups), the "
+            f"first statement's plan becomes: {'; '.join(w['statements'][0]['plan'])}.",
+        ]
     for what, fn in (("import", "import_file"), ("verify", "checker.verify")):
         p = r.get(f"profile_{what}")
         if not p:
@@ -881,10 +918,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--what-if-index", action="store_true", help="Also time look-ups with markings.serial indexed"
     )
-    p.add_argument("--profile-weapons", type=int, default=0, help="Also profile an import of this many rows")
+    p.add_argument(
+        "--profile-weapons",
+        type=int,
+        default=0,
+        help="Also profile an import and an audit verify of this many weapons (cProfile)",
+    )
     p.add_argument("--workdir", type=Path, help="Where to make the temporary folder (default: system temp)")
     p.add_argument("--keep", action="store_true", help="Keep the files (CSV, databases, logs)")
+    p.add_argument(
+        "--render", type=Path, metavar="JSON", help="Only re-render --out from a saved results file"
+    )
     args = p.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        if "code_at_end" in saved and "registry_changed_during_run" not in saved:
+            saved["registry_changed_during_run"] = registry_changed(
+                saved["code_at_start"], saved["code_at_end"]
+            )
+            args.render.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+        block = markdown(saved)
+        if args.out:
+            write_doc(args.out, block)
+        print(block)
+        return
     results: dict[str, Any] = {}
     try:
         run(args, results)
