@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.audit import canonical, merkle
 from registry.audit import repository as repo
-from registry.audit.service import as_tree_head, columns_of
+from registry.audit.service import as_tree_head
 from registry.audit.signing import verify_tree_head
 from registry.db import Base
 
@@ -181,7 +180,7 @@ class _TokenSum:
         sign = -1 if parsed["action"] == "records.purged" else 1
         for table, rid, digest in parsed["records"]:
             if table in canonical.APPEND_ONLY_TABLES:
-                self.total = (self.total + sign * canonical.record_token(table, rid, digest)) % _MOD
+                self.total = (self.total + sign * canonical.record_token(digest)) % _MOD
             elif table in canonical.MUTABLE_TABLES:
                 if sign < 0:
                     self.latest.pop((table, rid), None)
@@ -189,19 +188,33 @@ class _TokenSum:
                     self.latest[(table, rid)] = digest
 
 
-def _stream_rows(session: Session, table: str) -> Iterator[tuple[str, str]]:
-    tbl = Base.metadata.tables[table]
-    cols = columns_of(table)
-    with session.execute(select(tbl).execution_options(yield_per=20_000)) as result:
-        for row in result.mappings():
-            yield str(row["id"]), canonical.record_digest(table, cols, row).hex()
+def _stream_rows(session: Session, table: str, batch: int = 20_000) -> Iterator[tuple[str, str]]:
+    """(id, digest) of every row, read with the driver directly and converted by each column type's own result
+    processor: the same values the ORM would give, without its per-row machinery (3 million rows at 1 M
+    weapons)."""
+    conn = session.connection()
+    dialect = conn.dialect
+    columns = list(Base.metadata.tables[table].columns)
+    keys = [c.key for c in columns]
+    procs = [(i, p) for i, c in enumerate(columns) if (p := c.type._cached_result_processor(dialect, None))]
+    quote = dialect.identifier_preparer.quote
+    sql = f"SELECT {', '.join(quote(c.name) for c in columns)} FROM {quote(table)}"
+    id_index = keys.index("id")
+    with conn.exec_driver_sql(sql, execution_options={"stream_results": True}) as result:
+        for rows in result.partitions(batch):
+            for raw in rows:
+                values = list(raw)
+                for i, proc in procs:
+                    values[i] = proc(values[i])
+                row = dict(zip(keys, values, strict=True))
+                yield str(values[id_index]), canonical.record_digest(table, keys, row).hex()
 
 
 def _check_records(session: Session, report: VerifyReport, log: _TokenSum) -> None:
     total = 0
     for table in canonical.APPEND_ONLY_TABLES:
-        for rid, digest in _stream_rows(session, table):
-            total = (total + canonical.record_token(table, rid, digest)) % _MOD
+        for _rid, digest in _stream_rows(session, table):
+            total = (total + canonical.record_token(digest)) % _MOD
             report.records += 1
     if total != log.total:
         report.problems.append(_locate_record_difference(session))

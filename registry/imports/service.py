@@ -269,14 +269,14 @@ def org_index(session: Session) -> dict[str, uuid.UUID]:
     return {number: org_id for number, org_id in session.execute(stmt)}  # noqa: C416 - rows, not pairs, to dict()
 
 
-def _existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
+def _existing_keys(session: Session, keys: Iterable[str]) -> dict[str, uuid.UUID | None]:
+    """Uniqueness keys already registered, with the import job that registered each."""
     keys = list(keys)
-    found: set[str] = set()
+    found: dict[str, uuid.UUID | None] = {}
     for i in range(0, len(keys), 500):
         chunk = keys[i : i + 500]
-        found.update(
-            session.execute(select(Weapon.uniqueness_key).where(Weapon.uniqueness_key.in_(chunk))).scalars()
-        )
+        stmt = select(Weapon.uniqueness_key, Weapon.import_job_id).where(Weapon.uniqueness_key.in_(chunk))
+        found.update({k: j for k, j in session.execute(stmt) if k is not None})
     return found
 
 
@@ -344,18 +344,24 @@ def import_file(
         clashes = _existing_keys(session, keys)
         good = []
         for line, p in pending:
-            if p.weapon["uniqueness_key"] in clashes:
-                result.rejects.append(
-                    Reject(
-                        line,
-                        "serial",
-                        f"already registered: {p.weapon['make']} serial {p.weapon['serial']} "
-                        "(ITI 8(a): marks are unique)",
-                    )
+            key = p.weapon["uniqueness_key"]
+            if key in clashes:
+                # Registered by this very import: an earlier row of the file (in a batch already written).
+                twice = clashes[key] == job.id
+                reason = (
+                    f"the file registers {p.weapon['make']} serial {p.weapon['serial']} twice"
+                    if twice
+                    else f"already registered: {p.weapon['make']} serial {p.weapon['serial']} (ITI 8(a): marks are "
+                    "unique)"
                 )
+                result.rejects.append(Reject(line, "serial", reason))
             else:
                 good.append(p)
         pending.clear()
+        if writing:
+            # Rows now in the database are found there by later batches: only unwritten rows need a fingerprint,
+            # so memory stays flat while an import is clean.
+            seen.clear()
         if result.rejects and not skip_invalid:
             writing = False
         if writing:

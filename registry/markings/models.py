@@ -48,7 +48,8 @@ class Marking(Base):
     text_key: Mapped[str] = mapped_column(String(300), index=True)
     manufacturer: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(2))
-    serial: Mapped[str | None] = mapped_column(String(100))
+    # Indexed: look-up by any mark's serial is the registry's most frequent question (REQ-18).
+    serial: Mapped[str | None] = mapped_column(String(100), index=True)
     year: Mapped[int | None] = mapped_column(Integer)
     transferring_state: Mapped[str | None] = mapped_column(String(2))
     # Alternative scheme (ITI 8(a)): a registered geometric symbol with a numeric/alphanumeric code.
