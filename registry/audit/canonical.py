@@ -1,14 +1,13 @@
 """Canonical bytes of audited records and audit entries: one encoding, used when writing and verifying.
 
-A record's digest is SHA-256 over its table name and every column value in the table's column order,
-encoded with orjson (UUIDs and RFC 3339 UTC times natively; bytes as hex). Versioned by `ENTRY_VERSION`:
-never change an encoding in place; add a new version and keep verifying the old one.
+A record's digest is defined in `record_form` (SHA-256 over the table name and every column value in its
+canonical form). Versioned by `ENTRY_VERSION`: never change an encoding in place; add a new version and keep
+verifying the old one.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +26,6 @@ def _default(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     raise TypeError(f"cannot canonicalise {type(value).__name__}")
-
-
-def record_digest(table: str, columns: Sequence[str], row: Mapping[str, Any]) -> bytes:
-    # Times are UTC-aware everywhere (UTCDateTime guarantees it on the way out of the database, and the
-    # services create them so), so orjson renders them identically when writing and when verifying.
-    data = orjson.dumps([table, [row[c] for c in columns]], default=_default, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(data).digest()
 
 
 def entry_body(

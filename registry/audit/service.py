@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from registry.audit import canonical, merkle
+from registry.audit import canonical, merkle, record_form
 from registry.audit import repository as repo
 from registry.audit.models import AuditKey, TreeHeadRecord
 from registry.audit.signing import TreeHead, key_id, public_key_bytes, sign_tree_head
@@ -26,24 +26,17 @@ RecordRef = tuple[str, str, str]  # (table, id, digest hex)
 
 
 def columns_of(table: str) -> list[str]:
-    return list(Base.metadata.tables[table].columns.keys())
-
-
-_COLUMNS: dict[str, list[str]] = {}
+    return [key for key, _kind in record_form.columns(table)]
 
 
 def snapshot(table: str, row: Mapping[str, Any]) -> RecordRef:
     """(table, id, digest) of a row as it is stored: call it with the complete values inserted/updated."""
-    cols = _COLUMNS.get(table)
-    if cols is None:
-        cols = _COLUMNS[table] = columns_of(table)
-    return (table, str(row["id"]), canonical.record_digest(table, cols, row).hex())
+    return (table, str(row["id"]), record_form.digest(table, record_form.from_python(table, row)).hex())
 
 
 def snapshot_obj(obj: Base) -> RecordRef:
     table = obj.__table__.name  # type: ignore[attr-defined]
-    cols = _COLUMNS.get(table) or columns_of(table)
-    return snapshot(table, {c: getattr(obj, _attr(obj, c)) for c in cols})
+    return snapshot(table, {c: getattr(obj, _attr(obj, c)) for c in columns_of(table)})
 
 
 def _attr(obj: Base, column: str) -> str:
