@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import generate
+from registry.db import new_id
 
 ACTOR = "bench"
 BATCH = 10_000  # rows per executemany in the baseline (memory bound only; one transaction throughout)
@@ -202,7 +202,7 @@ def baseline_insert(db: Path, n: int, seed: int) -> dict[str, Any]:
         _insert("events", _E_COLS),
     )
     sql_s, sql_a = _insert("weapon_states", _S_COLS), _insert("audit_entries", _A_COLS)
-    job = uuid.uuid4()
+    job = new_id()
     seq = con.execute("SELECT next_seq FROM audit_log_state WHERE id = 1").fetchone()[0]
     sql_s_total = 0.0
     t_start = time.perf_counter()
@@ -220,7 +220,8 @@ def baseline_insert(db: Path, n: int, seed: int) -> dict[str, Any]:
         now_sql, now_iso = _sql_time(now), now.isoformat()
         ws, ms, es, ss, aus = [], [], [], [], []
         for r in chunk:
-            wid, mid, eid = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            # The same id scheme as the registry (time-ordered UUIDv7), so both sides pay the same index cost.
+            wid, mid, eid = new_id(), new_id(), new_id()
             serial_key = key(r.serial)
             make = r.make.strip()
             w = (

@@ -5,6 +5,8 @@ Services take a `Session` and only `flush()`; the edge (CLI command, API depende
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,7 +59,15 @@ def utcnow() -> datetime:
 
 
 def new_id() -> uuid.UUID:
-    return uuid.uuid4()
+    """A time-ordered UUID (version 7, RFC 9562): new rows land at the end of every primary-key and
+    foreign-key index instead of at random places, which keeps bulk imports fast on SQLite and PostgreSQL
+    alike. (The standard library gains `uuid.uuid7` in Python 3.14.)"""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (ms << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    )
+    return uuid.UUID(int=value)
 
 
 UUIDPk = Annotated[uuid.UUID, mapped_column(Uuid, primary_key=True, default=new_id)]
