@@ -24,6 +24,8 @@ app = typer.Typer(
     "`iti demo` to explore, or `iti weapon add` / `iti import FILE` for real records.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    epilog="Exit codes: 0 done · 1 a check failed · 2 wrong options · 3 invalid input (nothing written) · "
+    "4 not found · 5 conflict (duplicate, status, retention) · 6 database not migrated (run `iti db upgrade`).",
 )
 db_app = typer.Typer(help="Create and upgrade the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
