@@ -8,12 +8,15 @@ from registry.markings.models import Component, ComponentMove, Marking
 from registry.organisations.models import Licence, Organisation
 from registry.persons.models import Person
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
+from registry.users.models import ApiKey, AuthToken, User
 from registry.weapons.models import Weapon, WeaponState
 
 __all__ = [
+    "ApiKey",
     "AuditEntry",
     "AuditKey",
     "AuditLogState",
+    "AuthToken",
     "Base",
     "CalibreRef",
     "CategoryRef",
@@ -30,6 +33,7 @@ __all__ = [
     "Person",
     "PurgePermit",
     "TreeHeadRecord",
+    "User",
     "Weapon",
     "WeaponState",
 ]
