@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import audit, data, organisations, records, reference, users, weapons
+from cli import audit, data, organisations, records, reference, serve, users, weapons
 from cli.common import STATE, actor, emit, engine, handle, settings, transaction
 from registry import migrate
 from registry.errors import RegistryError
@@ -40,6 +40,7 @@ app.add_typer(organisations.person_app, name="person")
 app.add_typer(users.app, name="user")
 app.command("import")(data.import_command)
 app.command("export")(data.export_command)
+app.command("serve")(serve.serve_command)
 
 
 @app.callback()

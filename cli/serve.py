@@ -1,0 +1,34 @@
+"""`iti serve`: the HTTP API on uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from cli.common import Exit, engine, fail, settings
+from registry import migrate
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 for all)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs). Refuses to start on a database that is not migrated."""
+    eng = engine()
+    try:
+        ready = migrate.is_at_head(eng)
+    except OperationalError as exc:
+        fail(
+            f"cannot open the database {eng.url.render_as_string(hide_password=True)}: {exc.orig}",
+            Exit.NOT_READY,
+        )
+    if not ready:
+        fail("the database is not at the current schema: run `iti db upgrade` first", Exit.NOT_READY)
+    # Imported here so that every other `iti` command starts without loading the web stack.
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings(), engine=eng), host=host, port=port)
