@@ -57,7 +57,10 @@ def normalise_event(ev: EventInput, *, now: datetime) -> EventType:
         value = getattr(ev, fld)
         if value:
             setattr(ev, fld, normalise_country(value, field=fld))
+    if not isinstance(ev.data, dict):
+        raise ValidationError("data must be an object of named facts", field="data")
     if "transit_countries" in ev.data:
+        _require_list_of_text(ev.data["transit_countries"], "data.transit_countries")
         ev.data["transit_countries"] = [
             normalise_country(c, field="data.transit_countries") for c in ev.data["transit_countries"]
         ]
@@ -85,6 +88,7 @@ def _check_documents(documents: list[dict[str, Any]]) -> None:
 def check_recovery_data(data: dict[str, Any], etype: EventType) -> None:
     """REQ-03 and REQ-39: illicit only on ITI grounds; SDG 16.4.2 facts of each recovered weapon."""
     grounds = data.get("illicit_grounds") or []
+    _require_list_of_text(grounds, "data.illicit_grounds")
     if data.get("illicit") and not grounds:
         raise ValidationError(
             "a weapon is recorded as illicit only with at least one ground: "
@@ -97,6 +101,8 @@ def check_recovery_data(data: dict[str, Any], etype: EventType) -> None:
                 f"{g!r} is not an ITI ground for illicit status", field="data.illicit_grounds", value=g
             )
     origin = data.get("origin_established", OriginEstablished.PENDING.value)
+    if not isinstance(origin, str):
+        raise ValidationError("origin_established is a code", field="data.origin_established")
     if origin not in OriginEstablished._value2member_map_:
         raise ValidationError(
             f"origin_established {origin!r} is not one of: " + ", ".join(o.value for o in OriginEstablished),
@@ -104,6 +110,8 @@ def check_recovery_data(data: dict[str, Any], etype: EventType) -> None:
         )
     data["origin_established"] = origin
     cond = data.get("mark_condition", MarkCondition.INTACT.value)
+    if not isinstance(cond, str):
+        raise ValidationError("mark_condition is a code", field="data.mark_condition")
     if cond not in MarkCondition._value2member_map_:
         raise ValidationError(
             f"mark_condition {cond!r} is not one of: " + ", ".join(c.value for c in MarkCondition),
@@ -125,3 +133,9 @@ def check_void_data(ev: EventInput) -> None:
         )
     if not ev.notes.strip():
         raise ValidationError("voiding a registration needs an explanation in the notes", field="notes")
+
+
+def _require_list_of_text(value: Any, field: str) -> None:
+    # Free-form `data` reaches here from the API, the CLI and imports alike: check its shape, not just values.
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("a list of codes is expected", field=field)

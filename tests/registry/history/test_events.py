@@ -589,3 +589,21 @@ def test_the_same_remark_serial_cannot_go_on_two_weapons(session: Session) -> No
     record(session, first, EventInput(type="marked"), marking=remarking(serial))
     with pytest.raises(DuplicateMarking, match=str(first)):
         record(session, second, EventInput(type="marked"), marking=remarking(serial.lower()))
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"transit_countries": 5, "final_recipient": "x"}, "data.transit_countries"),
+        ({"criminal_offence": True, "illicit_grounds": 7}, "data.illicit_grounds"),
+        ({"criminal_offence": True, "mark_condition": ["x"]}, "data.mark_condition"),
+        ({"criminal_offence": True, "origin_established": 3}, "data.origin_established"),
+    ],
+)
+def test_wrongly_shaped_facts_are_refused_naming_the_field(session: Session, data: dict, field: str) -> None:
+    wid = register_weapon(session).weapon.id
+    etype = "exported" if "transit_countries" in data else "seized"
+    event = export_event(data=data) if etype == "exported" else EventInput(type="seized", data=data)
+    with pytest.raises(ValidationError) as exc:
+        record(session, wid, event)
+    assert exc.value.field == field
