@@ -248,19 +248,19 @@ def generate(
     world = build_organisations(session, home)
     if keys is not None:
         build_holders(session, world, keys, rng)
-    catalogue = load_catalogue(session)
+    ctx = _Ctx(session, world, load_catalogue(session), profile)
     now = datetime.now(UTC) - timedelta(days=1)
     for i in range(weapons_count):
         roll = rng.random()
         try:
             if roll < 0.45:
-                _imported_civilian(session, world, catalogue, profile, rng, now)
+                _imported_civilian(ctx, rng, now)
             elif roll < 0.70:
-                _state_stock(session, world, catalogue, profile, rng, now)
+                _state_stock(ctx, rng, now)
             elif roll < 0.88:
-                _domestic(session, world, catalogue, profile, rng, now)
+                _domestic(ctx, rng, now)
             else:
-                _recovered(session, world, catalogue, profile, rng, now)
+                _recovered(ctx, rng, now)
         except RegistryError as exc:  # a demo must never stop on an unlucky random draw; say so loudly
             raise RuntimeError(f"demo weapon {i} broke a rule: {exc.message}") from exc
         if progress and i % 100 == 0:
@@ -268,11 +268,18 @@ def generate(
     return world
 
 
+@dataclass(frozen=True)
+class _Ctx:
+    """What every step of the demo needs: where to write, the world built so far, the rules."""
+
+    session: Session
+    world: DemoWorld
+    catalogue: Catalogue
+    profile: Profile
+
+
 def _register(
-    session: Session,
-    world: DemoWorld,
-    catalogue: Catalogue,
-    profile: Profile,
+    ctx: _Ctx,
     *,
     maker: str,
     model: str,
@@ -283,6 +290,7 @@ def _register(
     serial: str | None,
     extra_marks=(),
 ) -> uuid.UUID:
+    session, world, catalogue, profile = ctx.session, ctx.world, ctx.catalogue, ctx.profile
     marks: list[MarkingInput] = list(extra_marks)
     country = catalogue.manufacturers[maker].country
     if serial:
@@ -324,10 +332,7 @@ def _register(
 
 
 def _event(
-    session: Session,
-    world: DemoWorld,
-    catalogue: Catalogue,
-    profile: Profile,
+    ctx: _Ctx,
     wid: uuid.UUID,
     ev: EventInput,
     marking: MarkingInput | None = None,
@@ -336,28 +341,26 @@ def _event(
     if ev.occurred_at is not None and ev.occurred_at > datetime.now(UTC):
         ev.occurred_at = datetime.now(UTC)  # a follow-up drawn past today happens "now"
     history.record_event(
-        session,
+        ctx.session,
         actor=actor,
         weapon_id=wid,
         event=ev,
-        profile=profile,
+        profile=ctx.profile,
         marking=marking,
-        catalogue=catalogue,
-        home_country=world.home,
+        catalogue=ctx.catalogue,
+        home_country=ctx.world.home,
     )
-    world.events += 1
+    ctx.world.events += 1
 
 
-def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
+def _imported_civilian(ctx: _Ctx, rng: random.Random, now: datetime) -> None:
+    world, catalogue = ctx.world, ctx.catalogue
     maker, model, category, calibre = rng.choice(IMPORT_MIX)
     t0 = _when(rng, 2008, now - timedelta(days=400))
     dealer = rng.choice(world.dealers)
     year = t0.year - rng.randrange(0, 2)
     wid = _register(
-        session,
-        world,
-        catalogue,
-        profile,
+        ctx,
         maker=maker,
         model=model,
         category=category,
@@ -391,10 +394,7 @@ def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
         if r < 0.15 and world.holders:
             # Sold to a licensed private holder: custody moves at once (no acceptance step for persons).
             _event(
-                session,
-                world,
-                catalogue,
-                profile,
+                ctx,
                 wid,
                 EventInput(
                     type="transferred",
@@ -408,19 +408,13 @@ def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
         if r < 0.45:
             other = rng.choice([d for d in world.dealers if d != dealer])
             _event(
-                session,
-                world,
-                catalogue,
-                profile,
+                ctx,
                 wid,
                 EventInput(type="transferred", occurred_at=t, from_org_id=dealer, to_org_id=other),
             )
             if rng.random() < 0.85:
                 _event(
-                    session,
-                    world,
-                    catalogue,
-                    profile,
+                    ctx,
                     wid,
                     EventInput(type="transfer_accepted", occurred_at=t + timedelta(days=2)),
                 )
@@ -429,10 +423,7 @@ def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
                 return  # left pending for the receiver to accept
         elif r < 0.60:
             _event(
-                session,
-                world,
-                catalogue,
-                profile,
+                ctx,
                 wid,
                 EventInput(
                     type="exported",
@@ -453,19 +444,13 @@ def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
             return
         elif r < 0.72:
             _event(
-                session,
-                world,
-                catalogue,
-                profile,
+                ctx,
                 wid,
                 EventInput(type="stolen", occurred_at=t, location=rng.choice(TOWNS)),
             )
             if rng.random() < 0.5:
                 _event(
-                    session,
-                    world,
-                    catalogue,
-                    profile,
+                    ctx,
                     wid,
                     EventInput(
                         type="seized",
@@ -483,25 +468,20 @@ def _imported_civilian(session, world, catalogue, profile, rng, now) -> None:
             return
         elif r < 0.80:
             _event(
-                session,
-                world,
-                catalogue,
-                profile,
+                ctx,
                 wid,
                 EventInput(type="lost", occurred_at=t, location=rng.choice(TOWNS)),
             )
             return
 
 
-def _state_stock(session, world, catalogue, profile, rng, now) -> None:
+def _state_stock(ctx: _Ctx, rng: random.Random, now: datetime) -> None:
+    world, catalogue = ctx.world, ctx.catalogue
     maker, model, category, calibre = rng.choice(STATE_MIX)
     holder = world.army if rng.random() < 0.6 else world.police
     t0 = _when(rng, 1998, now - timedelta(days=200))
     wid = _register(
-        session,
-        world,
-        catalogue,
-        profile,
+        ctx,
         maker=maker,
         model=model,
         category=category,
@@ -535,10 +515,7 @@ def _state_stock(session, world, catalogue, profile, rng, now) -> None:
         return
     if r < 0.25:
         _event(
-            session,
-            world,
-            catalogue,
-            profile,
+            ctx,
             wid,
             EventInput(
                 type="transferred",
@@ -548,13 +525,10 @@ def _state_stock(session, world, catalogue, profile, rng, now) -> None:
                 data={"reason": "surplus"},
             ),
         )
-        _event(session, world, catalogue, profile, wid, EventInput(type="transfer_accepted", occurred_at=t))
+        _event(ctx, wid, EventInput(type="transfer_accepted", occurred_at=t))
         if rng.random() < 0.7 and t + timedelta(days=60) < now:
             _event(
-                session,
-                world,
-                catalogue,
-                profile,
+                ctx,
                 wid,
                 EventInput(
                     type="destroyed",
@@ -567,10 +541,7 @@ def _state_stock(session, world, catalogue, profile, rng, now) -> None:
         # State stock sold to a civilian dealer: first the mark of the transferring state (ITI 8(c)).
         dealer = rng.choice(world.dealers)
         _event(
-            session,
-            world,
-            catalogue,
-            profile,
+            ctx,
             wid,
             EventInput(type="marked", occurred_at=t),
             marking=MarkingInput(
@@ -585,33 +556,25 @@ def _state_stock(session, world, catalogue, profile, rng, now) -> None:
             actor="demo:marking-operator",
         )
         _event(
-            session,
-            world,
-            catalogue,
-            profile,
+            ctx,
             wid,
             EventInput(type="transferred", occurred_at=t, from_org_id=holder, to_org_id=dealer),
         )
-        _event(session, world, catalogue, profile, wid, EventInput(type="transfer_accepted", occurred_at=t))
+        _event(ctx, wid, EventInput(type="transfer_accepted", occurred_at=t))
     elif r < 0.36:
         _event(
-            session,
-            world,
-            catalogue,
-            profile,
+            ctx,
             wid,
             EventInput(type="stolen", occurred_at=t, location=rng.choice(TOWNS)),
         )
 
 
-def _domestic(session, world, catalogue, profile, rng, now) -> None:
+def _domestic(ctx: _Ctx, rng: random.Random, now: datetime) -> None:
+    world = ctx.world
     model, category, calibre = rng.choice([("NR-1", "SA-ASR", "7.62x39"), ("NP-9", "SA-PIS", "9x19")])
     t0 = _when(rng, 2012, now - timedelta(days=100))
     wid = _register(
-        session,
-        world,
-        catalogue,
-        profile,
+        ctx,
         maker="DEMO_ARSENAL",
         model=model,
         category=category,
@@ -625,19 +588,17 @@ def _domestic(session, world, catalogue, profile, rng, now) -> None:
         return
     dest = world.police if category == "SA-PIS" else world.army
     _event(
-        session,
-        world,
-        catalogue,
-        profile,
+        ctx,
         wid,
         EventInput(
             type="transferred", occurred_at=t, from_org_id=world.manufacturers["DEMO_ARSENAL"], to_org_id=dest
         ),
     )
-    _event(session, world, catalogue, profile, wid, EventInput(type="transfer_accepted", occurred_at=t))
+    _event(ctx, wid, EventInput(type="transfer_accepted", occurred_at=t))
 
 
-def _recovered(session, world, catalogue, profile, rng, now) -> None:
+def _recovered(ctx: _Ctx, rng: random.Random, now: datetime) -> None:
+    world = ctx.world
     maker, model, category, calibre = rng.choice(STATE_MIX[:2] + IMPORT_MIX[:3])
     t0 = _when(rng, 2016, now - timedelta(days=30))
     kind = rng.choice(["seized", "seized", "found", "surrendered"])
@@ -653,10 +614,7 @@ def _recovered(session, world, catalogue, profile, rng, now) -> None:
             [IllicitGround.NOT_MARKED] if not readable else []
         )
     wid = _register(
-        session,
-        world,
-        catalogue,
-        profile,
+        ctx,
         maker=maker,
         model=model,
         category=category,
@@ -673,10 +631,7 @@ def _recovered(session, world, catalogue, profile, rng, now) -> None:
     if rng.random() < 0.5:
         serial = f"PD-{t.year}-{rng.randrange(10**5):05d}"
         _event(
-            session,
-            world,
-            catalogue,
-            profile,
+            ctx,
             wid,
             EventInput(type="marked", occurred_at=t),
             marking=MarkingInput(
@@ -696,10 +651,7 @@ def _recovered(session, world, catalogue, profile, rng, now) -> None:
         )
     elif rng.random() < 0.6:
         _event(
-            session,
-            world,
-            catalogue,
-            profile,
+            ctx,
             wid,
             EventInput(type="destroyed", occurred_at=t, location="Central depot", data={"method": "cutting"}),
         )
