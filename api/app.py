@@ -16,7 +16,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors, health
+from api.admin.router import router as users_router
+from api.audit.router import router as audit_router
 from api.db import AppContext
+from api.organisations.router import router as organisations_router
+from api.persons.router import router as persons_router
+from api.reference.router import router as reference_router
 from api.users.router import router as auth_router
 from api.weapons.router import router as weapons_router
 from registry.config import Settings, get_settings
@@ -76,6 +81,11 @@ def create_app(
     app.include_router(health.router)
     app.include_router(auth_router)
     app.include_router(weapons_router)
+    app.include_router(organisations_router)
+    app.include_router(persons_router)
+    app.include_router(audit_router)
+    app.include_router(users_router)
+    app.include_router(reference_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,0 +1,1 @@
+"""`/api/v1/audit`: tree heads, inclusion and consistency proofs, verification."""

@@ -1,0 +1,1 @@
+"""`/api/v1/persons`: holders' personal data, restricted and audited on every read."""

@@ -1,0 +1,1 @@
+"""`/api/v1/reference`: the reference tables weapons are checked against."""
