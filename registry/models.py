@@ -3,6 +3,7 @@
 from registry.audit.models import AuditEntry, AuditKey, AuditLogState, PurgePermit, TreeHeadRecord
 from registry.db import Base
 from registry.history.models import Event
+from registry.idempotency.models import IdempotencyKey
 from registry.imports.models import ImportJob
 from registry.markings.models import Component, ComponentMove, Marking
 from registry.organisations.models import Licence, Organisation
@@ -24,6 +25,7 @@ __all__ = [
     "ComponentKindRef",
     "ComponentMove",
     "Event",
+    "IdempotencyKey",
     "ImportJob",
     "Licence",
     "ManufacturerRef",

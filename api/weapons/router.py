@@ -1,12 +1,19 @@
-"""`/api/v1/weapons`: register, get, search, append events, read history. Each route only translates HTTP
-to one registry call; the rules live in `registry/`."""
+"""`/api/v1/weapons`: register, get, search, append events and markings, read history. Each route only
+translates HTTP to one registry call; the rules live in `registry/`.
+
+Writes take an optional `Idempotency-Key` header (`registry.idempotency.service` explains the rules): a retry
+with the same key and body gets the first response again, marked `Idempotent-Replayed: true`, and records
+nothing new."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from api.auth import require
 from api.db import Context, DbSession
@@ -16,6 +23,7 @@ from api.weapons.schemas import (
     EventOut,
     History,
     MarkingOut,
+    MarkingRecordIn,
     RecordedEvent,
     WarningOut,
     WeaponDocument,
@@ -25,6 +33,9 @@ from api.weapons.schemas import (
 )
 from registry.codes import Status
 from registry.history import service as history
+from registry.idempotency import service as idempotency
+from registry.idempotency.errors import FIELD as IDEMPOTENCY_KEY
+from registry.idempotency.models import KEY_MAX_LENGTH
 from registry.users.roles import Permission
 from registry.users.service import Principal
 from registry.weapons import repository as weapon_repo
@@ -35,6 +46,21 @@ router = APIRouter(prefix="/api/v1/weapons", tags=["weapons"])
 Reader = Annotated[Principal, Depends(require(Permission.WEAPON_READ))]
 Registrar = Annotated[Principal, Depends(require(Permission.WEAPON_WRITE))]
 EventWriter = Annotated[Principal, Depends(require(Permission.EVENT_WRITE))]
+MarkingWriter = Annotated[Principal, Depends(require(Permission.MARKING_WRITE))]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_KEY,
+        min_length=1,
+        max_length=KEY_MAX_LENGTH,
+        description="A key of your choosing, new for each distinct request: a retry with the same key and "
+        "body answers the first response again (`Idempotent-Replayed: true`) and records nothing new. "
+        "Remembered for 24 hours per user; the same key with another body or path is a 409.",
+    ),
+]
+REPLAYED = "Idempotent-Replayed"
+Out = TypeVar("Out", bound=BaseModel)
 
 FUZZY_DESCRIPTION = (
     "Ranked candidates where `?` in the serial marks an unreadable character. Not served yet: "
@@ -45,12 +71,22 @@ FUZZY_DESCRIPTION = (
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=WeaponDocument,
     summary="Register a weapon with its marks and the first event of its history",
     responses=problem_responses(401, 403, 409, 422),
 )
 def register_weapon(
-    body: WeaponIn, request: Request, response: Response, session: DbSession, ctx: Context, who: Registrar
-) -> WeaponDocument:
+    body: WeaponIn,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    ctx: Context,
+    who: Registrar,
+    idempotency_key: IdempotencyKey = None,
+) -> WeaponDocument | Response:
+    if (replay := _replay(session, request, who, idempotency_key, body)) is not None:
+        replay.headers["Location"] = _location(request, replay.body_id)
+        return replay
     reg = weapons.register(
         session,
         actor=who.username,
@@ -60,12 +96,13 @@ def register_weapon(
         profile=ctx.profile,
         home_country=ctx.settings.node_country,
     )
-    response.headers["Location"] = str(request.url_for("get_weapon", weapon_id=reg.weapon.id).path)
-    return WeaponDocument(
+    response.headers["Location"] = _location(request, reg.weapon.id)
+    doc = WeaponDocument(
         **WeaponOut.of(reg.weapon, reg.state).model_dump(),
         markings=[MarkingOut.of(m) for m in reg.markings],
         warnings=[WarningOut.of(w) for w in reg.warnings],
     )
+    return _remember(session, who, idempotency_key, doc)
 
 
 @router.get(
@@ -123,12 +160,21 @@ def get_weapon(weapon_id: uuid.UUID, session: DbSession, who: Reader) -> WeaponD
 @router.post(
     "/{weapon_id}/events",
     status_code=status.HTTP_201_CREATED,
+    response_model=RecordedEvent,
     summary="Append one event to a weapon's history (corrections are `amended` events, never edits)",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def add_event(
-    weapon_id: uuid.UUID, body: EventIn, session: DbSession, ctx: Context, who: EventWriter
-) -> RecordedEvent:
+    weapon_id: uuid.UUID,
+    body: EventIn,
+    request: Request,
+    session: DbSession,
+    ctx: Context,
+    who: EventWriter,
+    idempotency_key: IdempotencyKey = None,
+) -> RecordedEvent | Response:
+    if (replay := _replay(session, request, who, idempotency_key, body)) is not None:
+        return replay
     rec = history.record_event(
         session,
         actor=who.username,
@@ -138,7 +184,42 @@ def add_event(
         profile=ctx.profile,
         home_country=ctx.settings.node_country,
     )
-    w, s = weapons.get(session, weapon_id)
+    return _remember(session, who, idempotency_key, _recorded(session, rec))
+
+
+@router.post(
+    "/{weapon_id}/markings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordedEvent,
+    summary="Record a marking applied to a weapon, as a `marked` event in its history",
+    description="For marking stations and operators: needs `marking.write`, not `event.write`.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def add_marking(
+    weapon_id: uuid.UUID,
+    body: MarkingRecordIn,
+    request: Request,
+    session: DbSession,
+    ctx: Context,
+    who: MarkingWriter,
+    idempotency_key: IdempotencyKey = None,
+) -> RecordedEvent | Response:
+    if (replay := _replay(session, request, who, idempotency_key, body)) is not None:
+        return replay
+    rec = history.record_event(
+        session,
+        actor=who.username,
+        weapon_id=weapon_id,
+        event=body.to_event(),
+        marking=body.to_input(),
+        profile=ctx.profile,
+        home_country=ctx.settings.node_country,
+    )
+    return _remember(session, who, idempotency_key, _recorded(session, rec))
+
+
+def _recorded(session: Session, rec: history.Recorded) -> RecordedEvent:
+    w, s = weapons.get(session, rec.event.weapon_id)
     return RecordedEvent(
         event=EventOut.of(rec.event),
         weapon=WeaponOut.of(w, s),
@@ -156,3 +237,45 @@ def weapon_history(weapon_id: uuid.UUID, session: DbSession, who: Reader) -> His
     events = history.history(session, weapon_id)
     changes = history.effective_changes(events)
     return History(weapon_id=weapon_id, events=[EventOut.of(e, changes.get(str(e.id))) for e in events])
+
+
+class Replay(JSONResponse):
+    """A stored response sent again; `body_id` is the created resource's id, for its `Location`."""
+
+    def __init__(self, stored: idempotency.StoredResponse) -> None:
+        super().__init__(stored.body, status_code=stored.status, headers={REPLAYED: "true"})
+        self.body_id = stored.body.get("id") if isinstance(stored.body, dict) else None
+
+
+def _replay(
+    session: Session, request: Request, who: Principal, key: str | None, body: BaseModel
+) -> Replay | None:
+    """The stored response if this request was already answered under `key`; else claim the key."""
+    if key is None:
+        return None
+    stored = idempotency.begin(
+        session,
+        principal=who.username,
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        request_hash=idempotency.request_hash(body.model_dump(mode="json", exclude_unset=True)),
+    )
+    return Replay(stored) if stored else None
+
+
+def _remember(session: Session, who: Principal, key: str | None, out: Out) -> Out:
+    """Store the response under `key` in the request's transaction (all our idempotent writes answer 201)."""
+    if key is not None:
+        idempotency.finish(
+            session,
+            principal=who.username,
+            key=key,
+            status=status.HTTP_201_CREATED,
+            body=out.model_dump(mode="json"),
+        )
+    return out
+
+
+def _location(request: Request, weapon_id: object) -> str:
+    return str(request.url_for("get_weapon", weapon_id=str(weapon_id)).path)

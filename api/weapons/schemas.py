@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.codes import FrameMaterial, MarkCondition, MarkingKind, MarkingMethod
+from registry.codes import EventType, FrameMaterial, MarkCondition, MarkingKind, MarkingMethod
 from registry.history.inputs import EventInput
 from registry.history.models import Event
 from registry.markings.models import Marking
@@ -53,7 +53,8 @@ class MarkingIn(Strict):
     component_id: uuid.UUID | None = None
 
     def to_input(self) -> MarkingInput:
-        values = self.model_dump(exclude_unset=True)
+        # Only the marking's own fields: subclasses add facts of the event that records it.
+        values = self.model_dump(exclude_unset=True, include=set(MarkingIn.model_fields))
         if self.component_id is not None:
             values["component_id"] = str(self.component_id)
         return MarkingInput(**values)
@@ -117,6 +118,17 @@ class EventIn(EventFields):
     """One event appended to a weapon's history, with the marking it applied if any."""
 
     marking: MarkingIn | None = None
+
+
+class MarkingRecordIn(MarkingIn):
+    """A marking applied at a station, recorded as a `marked` event (`station`, `operator` and `verified`
+    describe the application)."""
+
+    occurred_at: datetime | None = Field(default=None, description="When it was applied; default now")
+
+    def to_event(self) -> EventInput:
+        values = {"occurred_at": self.occurred_at} if "occurred_at" in self.model_fields_set else {}
+        return EventInput(type=EventType.MARKED.value, **values)
 
 
 class WeaponIn(Strict):

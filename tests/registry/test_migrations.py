@@ -71,9 +71,9 @@ def test_downgrade_one_step_removes_only_the_triggers(database_url: str, engine_
     migrate.upgrade(database_url)
     migrate.downgrade(database_url, "0001")
     assert migrate.current_revision(engine_for) == "0001"
-    # 0003 (component moves) and 0005 (accounts) are undone with their tables; 0002's triggers are gone,
-    # 0001's tables stay.
-    later = {"component_moves", "users", "api_keys", "auth_tokens"}
+    # 0003 (component moves), 0005 (accounts) and 0006 (idempotency keys) are undone with their tables;
+    # 0002's triggers are gone, 0001's tables stay.
+    later = {"component_moves", "users", "api_keys", "auth_tokens", "idempotency_keys"}
     assert tables(engine_for) == set(Base.metadata.tables) - later | {"alembic_version"}
     with engine_for.connect() as conn:
         if conn.dialect.name == "postgresql":
