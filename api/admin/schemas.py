@@ -22,6 +22,8 @@ class UserIn(BaseModel):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     username: str
     role: str
@@ -33,16 +35,7 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, u: User) -> UserOut:
-        return cls(
-            id=u.id,
-            username=u.username,
-            role=u.role,
-            disabled_at=u.disabled_at,
-            locked_until=u.locked_until,
-            created_at=u.created_at,
-            updated_at=u.updated_at,
-            version=u.version,
-        )
+        return cls.model_validate(u)
 
 
 class UserList(BaseModel):

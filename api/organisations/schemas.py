@@ -55,6 +55,8 @@ class CloseIn(Strict):
 
 
 class OrganisationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     kind: str
@@ -70,20 +72,7 @@ class OrganisationOut(BaseModel):
 
     @classmethod
     def of(cls, org: Organisation) -> OrganisationOut:
-        return cls(
-            id=org.id,
-            name=org.name,
-            kind=org.kind,
-            country=org.country,
-            registration_number=org.registration_number,
-            address=org.address,
-            manufacturer_code=org.manufacturer_code,
-            closed_at=org.closed_at,
-            records_custodian_id=org.records_custodian_id,
-            version=org.version,
-            created_at=org.created_at,
-            updated_at=org.updated_at,
-        )
+        return cls.model_validate(org)
 
 
 class OrganisationPage(BaseModel):
