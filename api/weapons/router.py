@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from api.auth import require
-from api.db import Context, DbSession
+from api.db import AppContext, Context, DbSession
 from api.errors import NotImplementedYet, problem_responses
 from api.weapons.schemas import (
     EventIn,
@@ -33,9 +33,11 @@ from api.weapons.schemas import (
 )
 from registry.codes import Status
 from registry.history import service as history
+from registry.history.inputs import EventInput
 from registry.idempotency import service as idempotency
 from registry.idempotency.errors import FIELD as IDEMPOTENCY_KEY
 from registry.idempotency.models import KEY_MAX_LENGTH
+from registry.markings.rules import MarkingInput
 from registry.users.roles import Permission
 from registry.users.service import Principal
 from registry.weapons import repository as weapon_repo
@@ -175,16 +177,8 @@ def add_event(
 ) -> RecordedEvent | Response:
     if (replay := _replay(session, request, who, idempotency_key, body)) is not None:
         return replay
-    rec = history.record_event(
-        session,
-        actor=who.username,
-        weapon_id=weapon_id,
-        event=body.to_input(),
-        marking=body.marking.to_input() if body.marking else None,
-        profile=ctx.profile,
-        home_country=ctx.settings.node_country,
-    )
-    return _remember(session, who, idempotency_key, _recorded(session, rec))
+    marking = body.marking.to_input() if body.marking else None
+    return _record(session, ctx, who, weapon_id, body.to_input(), marking, idempotency_key)
 
 
 @router.post(
@@ -206,12 +200,25 @@ def add_marking(
 ) -> RecordedEvent | Response:
     if (replay := _replay(session, request, who, idempotency_key, body)) is not None:
         return replay
+    return _record(session, ctx, who, weapon_id, body.to_event(), body.to_input(), idempotency_key)
+
+
+def _record(
+    session: Session,
+    ctx: AppContext,
+    who: Principal,
+    weapon_id: uuid.UUID,
+    event: EventInput,
+    marking: MarkingInput | None,
+    idempotency_key: str | None,
+) -> RecordedEvent:
+    """One event (with its marking, if any) through the registry, remembered under the idempotency key."""
     rec = history.record_event(
         session,
         actor=who.username,
         weapon_id=weapon_id,
-        event=body.to_event(),
-        marking=body.to_input(),
+        event=event,
+        marking=marking,
         profile=ctx.profile,
         home_country=ctx.settings.node_country,
     )
