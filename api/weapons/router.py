@@ -111,8 +111,9 @@ def register_weapon(
     "",
     summary="Search weapons: exact serial or mark text, or by make, model, status and category",
     description="`serial` matches the weapon's serial or the text or serial of any of its marks, ignoring "
-    "case, spaces and punctuation (at most 50 matches, no further pages). Without `serial`, results are "
-    "paged: follow `next` until it is null. " + FUZZY_DESCRIPTION,
+    "case, spaces and punctuation (at most 50 matches, no further pages); `make`, `model`, `status` and "
+    "`category` narrow it, as they narrow every search (all filters given must hold). Without `serial`, "
+    "results are paged: follow `next` until it is null. " + FUZZY_DESCRIPTION,
     responses=problem_responses(401, 403, 422, 501),
 )
 def search_weapons(
@@ -131,7 +132,14 @@ def search_weapons(
     if fuzzy:
         raise NotImplementedYet("fuzzy matching arrives with the tracing issue", field="fuzzy")
     if serial is not None:
-        found = weapons.find_by_mark(session, serial)
+        found = weapons.find_by_mark(
+            session,
+            serial,
+            make=make,
+            model=model,
+            status=status_.value if status_ else None,
+            category=category,
+        )
         return WeaponPage(items=[WeaponOut.of(w, s) for w, s in found], next=None)
     pairs = weapon_repo.search(
         session,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import CompoundSelect, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.history.models import Event
@@ -75,12 +75,15 @@ def get_event(session: Session, event_id: uuid.UUID) -> Event | None:
     return session.get(Event, event_id)
 
 
-def find_ids_by_mark(session: Session, key: str, limit: int = 50) -> list[uuid.UUID]:
-    """Weapons whose serial, or the text or serial of any of their marks, equals the normalised key."""
+def _ids_by_mark(key: str) -> CompoundSelect:
     by_weapon = select(Weapon.id).where(Weapon.serial_key == key)
     by_mark = select(Marking.weapon_id).where(or_(Marking.text_key == key, Marking.serial == key))
-    stmt = by_weapon.union(by_mark).limit(limit)
-    return list(session.execute(stmt).scalars())
+    return by_weapon.union(by_mark)
+
+
+def find_ids_by_mark(session: Session, key: str, limit: int = 50) -> list[uuid.UUID]:
+    """Weapons whose serial, or the text or serial of any of their marks, equals the normalised key."""
+    return list(session.execute(_ids_by_mark(key).limit(limit)).scalars())
 
 
 def search(
@@ -91,10 +94,14 @@ def search(
     status: str | None = None,
     category: str | None = None,
     serial_key: str | None = None,
+    mark_key: str | None = None,
     after: uuid.UUID | None = None,
     limit: int = 50,
 ) -> list[tuple[Weapon, WeaponState]]:
+    """Weapons matching every filter given; `mark_key` as `find_ids_by_mark` (serial or any mark)."""
     stmt = select(Weapon, WeaponState).join(WeaponState, WeaponState.weapon_id == Weapon.id)
+    if mark_key:
+        stmt = stmt.where(Weapon.id.in_(_ids_by_mark(mark_key)))
     if make:
         stmt = stmt.where(
             or_(Weapon.manufacturer_code == make.upper(), func.upper(Weapon.make) == make.upper())

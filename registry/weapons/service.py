@@ -378,11 +378,26 @@ def get(session: Session, weapon_id: uuid.UUID) -> tuple[Weapon, WeaponState]:
     return weapon, state
 
 
-def find_by_mark(session: Session, text: str) -> list[tuple[Weapon, WeaponState]]:
-    """Exact look-up by serial or any mark text, ignoring case, spaces and punctuation (REQ-18)."""
+def find_by_mark(
+    session: Session,
+    text: str,
+    *,
+    make: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    limit: int = 50,
+) -> list[tuple[Weapon, WeaponState]]:
+    """Exact look-up by serial or any mark text, ignoring case, spaces and punctuation (REQ-18), narrowed by
+    make, model, status and category when given (all filters combine)."""
     key = text_key(text)
     if not key:
         raise ValidationError(
             "give a serial or marking text with letters or digits", field="serial", value=text
         )
-    return [get(session, wid) for wid in repo.find_ids_by_mark(session, key)]
+    if make or model or status or category:
+        # In SQL, not after the limit: a mark many weapons share (an import mark) must not hide matches.
+        return repo.search(
+            session, mark_key=key, make=make, model=model, status=status, category=category, limit=limit
+        )
+    return [get(session, wid) for wid in repo.find_ids_by_mark(session, key, limit)]

@@ -125,6 +125,38 @@ def test_search_by_serial_ignores_case_and_spaces(client: TestClient, officer: d
     assert r.json()["next"] is None
 
 
+def test_search_by_serial_combines_with_make_model_and_status(
+    client: TestClient, officer: dict[str, str]
+) -> None:
+    serial = unique_serial("CF")
+    doc = register(client, officer, serial=serial)
+
+    def found(**params: str) -> list[str]:
+        r = client.get("/api/v1/weapons", params={"serial": serial, **params}, headers=officer)
+        assert r.status_code == 200, r.text
+        return [w["id"] for w in r.json()["items"]]
+
+    assert found(make="glock", model="17", status="active") == [doc["id"]]
+    assert found(make="Beretta") == []
+    assert found(model="19") == []
+    assert found(status="stolen") == []
+    stolen = client.post(f"/api/v1/weapons/{doc['id']}/events", json={"type": "stolen"}, headers=officer)
+    assert stolen.status_code == 201, stolen.text
+    assert found(status="stolen") == [doc["id"]]
+
+
+def test_mark_shared_by_many_weapons_narrowed_by_model(client: TestClient, officer: dict[str, str]) -> None:
+    """Every weapon_body carries the import mark "IMP KE 2021": the model filter applies in the query, so
+    the weapons of that model are found however many others share the mark."""
+    model = f"M{uuid.uuid4().hex[:8]}"
+    ids = sorted(register(client, officer, model=model)["id"] for _ in range(2))
+    for _ in range(3):
+        register(client, officer)
+    r = client.get("/api/v1/weapons", params={"serial": "imp ke 2021", "model": model}, headers=officer)
+    assert r.status_code == 200, r.text
+    assert sorted(w["id"] for w in r.json()["items"]) == ids
+
+
 def test_search_pages_with_a_cursor(client: TestClient, officer: dict[str, str]) -> None:
     model = f"M{uuid.uuid4().hex[:8]}"
     ids = sorted(register(client, officer, model=model)["id"] for _ in range(3))
