@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors, health
+from api.ui import router as ui
 from api.admin.router import router as users_router
 from api.audit.router import router as audit_router
 from api.db import AppContext
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(users_router)
     app.include_router(reference_router)
+    ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -97,6 +99,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     for path_item in doc.get("paths", {}).values():
         for op in path_item.values():
+            if "requestBody" in op:
+                # A body that is not JSON (or not UTF-8) at all is a 400 problem on every route that takes one.
+                op.setdefault("responses", {}).setdefault(
+                    "400",
+                    {
+                        "description": "Malformed request body",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    },
+                )
             for code, resp in op.get("responses", {}).items():
                 if code.isdigit() and int(code) >= 400 and "application/json" in resp.get("content", {}):
                     content = resp["content"].pop("application/json")
