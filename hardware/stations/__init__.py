@@ -1,0 +1,2 @@
+"""Marking stations: the bridge between the registry and the hardware drivers. The only part of
+`hardware/` that may import `registry/`."""

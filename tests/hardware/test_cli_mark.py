@@ -1,0 +1,69 @@
+"""`iti mark code` and `iti mark parse` as an operator runs them (subprocess, exit codes, files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import Iti, iti_for
+from tests.factories import unique_serial
+from tests.hardware.decode import decode, decode_png, svg_symbols
+
+
+@pytest.fixture(scope="module")
+def iti(tmp_path_factory: pytest.TempPathFactory) -> Iti:
+    var = tmp_path_factory.mktemp("mark-cli")
+    runner = iti_for(var / "x.db", var, var)
+    runner.env["ITI_PROFILE"] = "eu"
+    runner("db", "upgrade")
+    return runner
+
+
+def test_mark_code_writes_a_decodable_png_and_svg(iti: Iti, tmp_path: Path) -> None:
+    serial = unique_serial("DM")
+    added = iti.json(
+        "weapon", "add", "--category", "SA-PIS", "--make", "Glock", "--model", "17", "--calibre", "9x19",
+        "--serial", serial, "--country", "AT", "--year", "2021",
+    )  # fmt: skip
+    wid = added["id"]
+    expected = f"[)>\x1e06\x1dVGLOCK\x1d1P17\x1dS{serial}\x1d4LAT\x1d23D2021\x1e\x04"
+    out = iti.json("mark", "code", wid, "--format", "png", "--out", str(tmp_path / "m.png"))
+    assert out["payload"] == expected
+    assert decode_png((tmp_path / "m.png").read_bytes()) == [("DataMatrix", expected.encode())]
+    iti("mark", "code", wid, "--format", "svg", "--out", str(tmp_path / "m.svg"))
+    (img,) = svg_symbols((tmp_path / "m.svg").read_text())
+    assert decode(img) == [("DataMatrix", expected.encode())]
+
+
+def test_mark_code_refuses_a_mark_it_cannot_compose(iti: Iti, tmp_path: Path) -> None:
+    added = iti.json(
+        "weapon", "add", "--category", "SA-PIS", "--make", "Zorkmid", "--model", "Z1", "--calibre", "9x19",
+        "--serial", unique_serial("ZK"), "--country", "KE", "--year", "2021",
+    )  # fmt: skip
+    wid = added["id"]
+    refused = iti.json("mark", "code", wid, "--out", str(tmp_path / "z.png"), code=3)
+    assert refused["error"]["field"] == "make"
+    assert "no code in the manufacturers table" in refused["error"]["message"]
+    missing = iti.json(
+        "mark", "code", "0190c8e2-0000-7000-8000-000000000001", "--out", str(tmp_path / "x.png"), code=4
+    )
+    assert missing["error"]["field"] == "weapon_id"
+    assert not (tmp_path / "z.png").exists()
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_mark_parse_prints_fields_and_names_what_is_wrong(iti: Iti) -> None:
+    ok = iti.json("mark", "parse", "[)><RS>06<GS>VGLOCK<GS>1P17<GS>SABC123<GS>4LAT<GS>23D2024<RS><EOT>")
+    assert ok["fields"] == {
+        "enterprise": "GLOCK",
+        "model": "17",
+        "serial": "ABC123",
+        "country": "AT",
+        "year": "2024",
+    }
+    assert ok["uii"] == "GLOCK17ABC123"
+    bad = iti.json("mark", "parse", "[)>06VGLOCKSABC123", code=3)
+    assert "separators are missing" in bad["error"]["message"]
+    lower = iti("mark", "parse", "[)>\\x1e06\\x1dVGLOCK\\x1dSabc\\x1e\\x04", code=3)
+    assert "serial 'abc' contains 'a'" in lower.stderr
