@@ -21,6 +21,10 @@ class Settings:
     audit_key_passphrase: str | None
     profile: str = "iti"
     node_country: str | None = None
+    # Import uploads over HTTP: the largest accepted request body, and how long finished jobs' files (the
+    # upload of a failed job and its rejects report) are kept under var_dir/imports/.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    import_keep_days: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -34,6 +38,8 @@ def _from_env() -> Settings:
         audit_key_passphrase=os.environ.get("ITI_AUDIT_KEY_PASSPHRASE"),
         profile=os.environ.get("ITI_PROFILE", "iti"),
         node_country=os.environ.get("ITI_NODE_COUNTRY"),
+        max_upload_bytes=int(os.environ.get("ITI_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
+        import_keep_days=int(os.environ.get("ITI_IMPORT_KEEP_DAYS", "30")),
     )
 
 

@@ -4,6 +4,7 @@ from registry.audit.models import AuditEntry, AuditKey, AuditLogState, PurgePerm
 from registry.db import Base
 from registry.history.models import Event
 from registry.idempotency.models import IdempotencyKey
+from registry.imports.jobs_models import ImportJobRun
 from registry.imports.models import ImportJob
 from registry.markings.models import Component, ComponentMove, Marking
 from registry.organisations.models import Licence, Organisation
@@ -27,6 +28,7 @@ __all__ = [
     "Event",
     "IdempotencyKey",
     "ImportJob",
+    "ImportJobRun",
     "Licence",
     "ManufacturerRef",
     "Marking",
