@@ -12,6 +12,8 @@ from registry.persons.models import Person
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
 from registry.users.models import ApiKey, AuthToken, User
 from registry.weapons.models import Weapon, WeaponState
+from tracing.matching.models import SerialSkeleton
+from tracing.requests.models import TraceAttachment, TraceRequest, TraceTransition
 
 __all__ = [
     "ApiKey",
@@ -36,6 +38,10 @@ __all__ = [
     "Organisation",
     "Person",
     "PurgePermit",
+    "SerialSkeleton",
+    "TraceAttachment",
+    "TraceRequest",
+    "TraceTransition",
     "TreeHeadRecord",
     "User",
     "Weapon",

@@ -1,0 +1,126 @@
+"""All SQL of the matcher: index probes on `serial_skeletons`, and rebuilding it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import String, and_, bindparam, delete, func, insert, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from registry.markings.models import Marking
+from registry.weapons.models import Weapon
+from tracing.matching.models import SerialSkeleton
+from tracing.matching.skeleton import reversed_tail, skeleton
+
+S = SerialSkeleton
+
+
+@dataclass(frozen=True)
+class Hit:
+    weapon_id: uuid.UUID
+    source: str
+    source_id: uuid.UUID
+    key: str
+
+
+def _hits(session: Session, stmt: object) -> list[Hit]:
+    return [Hit(r.weapon_id, r.source, r.source_id, r.key) for r in session.execute(stmt)]  # type: ignore[call-overload]
+
+
+def _columns() -> tuple[object, ...]:
+    return (S.weapon_id, S.source, S.source_id, S.key)
+
+
+def by_skeletons(session: Session, length: int, skeletons: Sequence[str], *, limit: int) -> list[Hit]:
+    """Rows whose skeleton is one of `skeletons` (all of `length` characters): one index probe each."""
+    if not skeletons:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: thousands of probes without thousands of bind parameters.
+        wanted = bindparam("skels", list(skeletons), type_=ARRAY(String))
+        cond = S.skeleton == func.any(wanted)
+    else:
+        # SQLite: the probe list travels as one JSON parameter and json_each unpacks it.
+        sub = select(literal_column("value")).select_from(
+            func.json_each(bindparam("skels", _json(skeletons)))
+        )
+        cond = S.skeleton.in_(sub)
+    stmt = select(*_columns()).where(S.skel_len == length, cond).limit(limit)
+    return _hits(session, stmt)
+
+
+def _json(values: Iterable[str]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+def _prefix_range(col: object, prefix: str) -> object:
+    # Skeletons hold letters and digits only, so the next string after every `prefix…` is `prefix` + U+FFFF
+    # in byte order (the column is "C"-collated on PostgreSQL, BINARY on SQLite).
+    return and_(col >= prefix, col < prefix + "\uffff")  # type: ignore[operator]
+
+
+def by_prefix(session: Session, length: int, prefix: str, *, limit: int) -> list[Hit]:
+    """Rows of `length` characters whose skeleton starts with `prefix` (an index range)."""
+    stmt = select(*_columns()).where(S.skel_len == length, _prefix_range(S.skeleton, prefix)).limit(limit)
+    return _hits(session, stmt)
+
+
+def by_suffix(session: Session, length: int, suffix: str, *, limit: int) -> list[Hit]:
+    """Rows of `length` characters whose skeleton ends with `suffix` (a range on the reversed tail)."""
+    rev = suffix[::-1][: len(reversed_tail(suffix))]
+    stmt = select(*_columns()).where(S.skel_len == length, _prefix_range(S.skeleton_rev, rev)).limit(limit)
+    return _hits(session, stmt)
+
+
+def rebuild(session: Session, *, batch: int = 10_000) -> int:
+    """Recompute every row from `weapons` and `markings` (after a restore, or to check the triggers)."""
+    session.execute(delete(S))
+    total = 0
+    rows: list[dict[str, object]] = []
+
+    def add(source_id: uuid.UUID, source: str, weapon_id: uuid.UUID, key: str | None) -> None:
+        if key:
+            skel = skeleton(key)
+            rows.append(
+                {
+                    "source_id": source_id,
+                    "source": source,
+                    "weapon_id": weapon_id,
+                    "key": key,
+                    "skel_len": len(key),
+                    "skeleton": skel,
+                    "skeleton_rev": reversed_tail(skel),
+                }
+            )
+
+    def flush() -> None:
+        nonlocal total
+        if rows:
+            session.execute(insert(S), rows)
+            total += len(rows)
+            rows.clear()
+
+    mark_serials = set()
+    for m in session.execute(select(Marking.id, Marking.weapon_id, Marking.serial, Marking.text_key)):
+        add(m.id, "mark_serial", m.weapon_id, m.serial)
+        if m.text_key != m.serial:
+            add(m.id, "mark_text", m.weapon_id, m.text_key)
+        if m.serial:
+            mark_serials.add((m.weapon_id, m.serial))
+        if len(rows) >= batch:
+            flush()
+    for w in session.execute(select(Weapon.id, Weapon.serial_key).where(Weapon.serial_key.is_not(None))):
+        if (w.id, w.serial_key) not in mark_serials:
+            add(w.id, "weapon_serial", w.id, w.serial_key)
+        if len(rows) >= batch:
+            flush()
+    flush()
+    return total
+
+
+def count(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(S)).scalar_one()

@@ -1,0 +1,181 @@
+"""Ranked candidates for an observed marking: what `GET /api/v1/weapons?fuzzy=true` and an incoming trace
+request's candidate review show.
+
+Retrieval never scans the registry. With n characters observed, k of them unreadable (`?`):
+
+1. **Probes.** The observed skeleton, and the skeleton with each pair of neighbours swapped (one
+   transposition), are expanded over the 26 skeleton characters at each `?`: (n) × 26^k exact index probes
+   on (length, skeleton) — 6,760 for ten characters with two unreadable. Confusable characters cost nothing:
+   they share a skeleton. If that is more than `MAX_PROBES`, the transposition variants are dropped, then
+   the probes altogether.
+2. **Anchors**, when the probes find nothing or could not run: the longest readable prefix and suffix (at
+   least `MIN_ANCHOR` characters, at most half the text) as index ranges on (length, skeleton) and
+   (length, reversed tail), at most `ANCHOR_ROWS` rows each; here one plain misreading is tolerated.
+
+Every row found is scored by `scorer.compare` (pure), the best row per weapon kept, and the list ranked by
+score. Recall limits (docs/tracing.md): a reading with a character missing or added is not found; more than
+three unreadable characters rely on the anchors; characters outside the confusable classes that the officer
+did not mark `?` are tolerated once, and only through the anchors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from registry.errors import ValidationError
+from registry.weapons import service as weapons
+from registry.weapons.models import Weapon, WeaponState
+from tracing.matching import repository as repo
+from tracing.matching.scorer import Comparison, compare
+from tracing.matching.skeleton import SKELETON_ALPHABET, UNREADABLE, normalise_observed, skeleton
+
+MAX_PROBES = 20_000
+MIN_ANCHOR = 3
+ANCHOR_ROWS = 2_000
+MAX_LENGTH = 300
+
+SOURCE_LABEL = {
+    "weapon_serial": "the weapon's serial",
+    "mark_serial": "the serial of a mark",
+    "mark_text": "the text of a mark",
+}
+# A serial is the better witness than a whole mark text matched by chance; the weapon's own serial best.
+SOURCE_WEIGHT = {"weapon_serial": 0.0, "mark_serial": 0.0, "mark_text": -0.01}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    weapon_id: uuid.UUID
+    score: float
+    exact: bool
+    reason: str
+    matched: str  # the registered text that matched
+    source: str
+    method: str  # exact | probe | anchor
+
+    @property
+    def sort_key(self) -> tuple[float, int, str]:
+        return (-self.score, 0 if self.exact else 1, str(self.weapon_id))
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str  # normalised, with `?`
+    unreadable: int
+
+    @classmethod
+    def parse(cls, raw: str, *, field: str = "serial") -> Query:
+        text = normalise_observed(raw)
+        if not text.replace(UNREADABLE, ""):
+            raise ValidationError(
+                "give the marking as read, with letters or digits (`?` for an unreadable one)",
+                field=field,
+                value=raw,
+            )
+        if len(text) > MAX_LENGTH:
+            raise ValidationError(f"at most {MAX_LENGTH} characters", field=field)
+        return cls(text=text, unreadable=text.count(UNREADABLE))
+
+
+def probe_patterns(skel: str, *, budget: int = MAX_PROBES) -> list[str]:
+    """The exact skeletons to probe for an observed skeleton (see the module docstring)."""
+    k = skel.count(UNREADABLE)
+    per_pattern = len(SKELETON_ALPHABET) ** k
+    patterns = [skel]
+    swaps = [
+        skel[:i] + skel[i + 1] + skel[i] + skel[i + 2 :]
+        for i in range(len(skel) - 1)
+        if skel[i] != skel[i + 1]
+    ]
+    if per_pattern * (1 + len(swaps)) <= budget:
+        patterns += swaps
+    elif per_pattern > budget:
+        return []
+    out: set[str] = set()
+    for p in patterns:
+        holes = [i for i, c in enumerate(p) if c == UNREADABLE]
+        if not holes:
+            out.add(p)
+            continue
+        chars = list(p)
+        for fill in itertools.product(SKELETON_ALPHABET, repeat=len(holes)):
+            for i, c in zip(holes, fill, strict=True):
+                chars[i] = c
+            out.add("".join(chars))
+    return sorted(out)
+
+
+def anchors(skel: str) -> tuple[str | None, str | None]:
+    """The readable prefix and suffix used when the probes find nothing."""
+    n = len(skel)
+    half = max(MIN_ANCHOR, n // 2)
+    first = skel.find(UNREADABLE)
+    last = skel.rfind(UNREADABLE)
+    prefix = skel[: min(half, first if first >= 0 else n)]
+    suffix = skel[max(n - half, last + 1 if last >= 0 else 0) :]
+    return (prefix if len(prefix) >= MIN_ANCHOR else None, suffix if len(suffix) >= MIN_ANCHOR else None)
+
+
+def find_candidates(
+    session: Session, *, observed: str, limit: int = 10, field: str = "serial"
+) -> list[Candidate]:
+    """Ranked candidates for one observed marking (serial or whole mark text)."""
+    q = Query.parse(observed, field=field)
+    skel = skeleton(q.text)
+    n = len(q.text)
+    found: dict[uuid.UUID, Candidate] = {}
+    patterns = probe_patterns(skel)
+    for chunk in _chunks(patterns, 5_000):
+        _consider(found, repo.by_skeletons(session, n, chunk, limit=ANCHOR_ROWS), q, "probe", 0)
+    if not found:
+        prefix, suffix = anchors(skel)
+        if prefix:
+            _consider(found, repo.by_prefix(session, n, prefix, limit=ANCHOR_ROWS), q, "anchor", 1)
+        if suffix:
+            _consider(found, repo.by_suffix(session, n, suffix, limit=ANCHOR_ROWS), q, "anchor", 1)
+    return sorted(found.values(), key=lambda c: c.sort_key)[:limit]
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _consider(
+    found: dict[uuid.UUID, Candidate], hits: list[repo.Hit], q: Query, method: str, subs: int
+) -> None:
+    for h in hits:
+        cmp = compare(q.text, h.key, max_substitutions=subs)
+        if cmp is None:
+            continue
+        cand = _candidate(h, cmp, method)
+        have = found.get(h.weapon_id)
+        if have is None or cand.sort_key < have.sort_key:
+            found[h.weapon_id] = cand
+
+
+def _candidate(h: repo.Hit, cmp: Comparison, method: str) -> Candidate:
+    score = round(max(0.01, cmp.score + SOURCE_WEIGHT[h.source]), 4) if not cmp.exact else 1.0
+    return Candidate(
+        weapon_id=h.weapon_id,
+        score=score,
+        exact=cmp.exact,
+        reason=f"{cmp.reason()} — matched {SOURCE_LABEL[h.source]} {h.key}",
+        matched=h.key,
+        source=h.source,
+        method="exact" if cmp.exact else method,
+    )
+
+
+def with_records(
+    session: Session, candidates: list[Candidate]
+) -> list[tuple[Candidate, Weapon, WeaponState]]:
+    """Each candidate with its weapon record and current state, in rank order."""
+    out = []
+    for c in candidates:
+        w, s = weapons.get(session, c.weapon_id)
+        out.append((c, w, s))
+    return out
