@@ -16,13 +16,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors, health
-from api.ui import router as ui
 from api.admin.router import router as users_router
 from api.audit.router import router as audit_router
 from api.db import AppContext
 from api.organisations.router import router as organisations_router
 from api.persons.router import router as persons_router
 from api.reference.router import router as reference_router
+from api.ui import router as ui
 from api.users.router import router as auth_router
 from api.weapons.router import router as weapons_router
 from registry.config import Settings, get_settings
@@ -87,6 +87,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(users_router)
     app.include_router(reference_router)
+    ui.install(app)
     ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

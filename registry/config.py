@@ -25,6 +25,9 @@ class Settings:
     # upload of a failed job and its rejects report) are kept under var_dir/imports/.
     max_upload_bytes: int = 100 * 1024 * 1024
     import_keep_days: int = 30
+    # Browser session cookies carry `Secure` (sent over HTTPS only; browsers also send them to loopback).
+    # Turn off only behind a TLS-terminating proxy that talks plain HTTP to browsers — never in production.
+    cookie_secure: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -40,6 +43,7 @@ def _from_env() -> Settings:
         node_country=os.environ.get("ITI_NODE_COUNTRY"),
         max_upload_bytes=int(os.environ.get("ITI_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
         import_keep_days=int(os.environ.get("ITI_IMPORT_KEEP_DAYS", "30")),
+        cookie_secure=os.environ.get("ITI_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
     )
 
 

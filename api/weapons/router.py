@@ -17,13 +17,16 @@ from sqlalchemy.orm import Session
 
 from api.auth import require
 from api.db import AppContext, Context, DbSession
-from api.errors import NotImplementedYet, problem_responses
+from api.errors import problem_responses
 from api.weapons.schemas import (
+    CandidateOut,
+    CandidatePage,
     EventIn,
     EventOut,
     History,
     MarkingOut,
     MarkingRecordIn,
+    MatchOut,
     RecordedEvent,
     WarningOut,
     WeaponDocument,
@@ -32,6 +35,7 @@ from api.weapons.schemas import (
     WeaponPage,
 )
 from registry.codes import Status
+from registry.errors import ValidationError
 from registry.history import service as history
 from registry.history.inputs import EventInput
 from registry.idempotency import service as idempotency
@@ -42,6 +46,7 @@ from registry.users.roles import Permission
 from registry.users.service import Principal
 from registry.weapons import repository as weapon_repo
 from registry.weapons import service as weapons
+from tracing.matching import service as matcher
 
 router = APIRouter(prefix="/api/v1/weapons", tags=["weapons"])
 
@@ -65,8 +70,9 @@ REPLAYED = "Idempotent-Replayed"
 Out = TypeVar("Out", bound=BaseModel)
 
 FUZZY_DESCRIPTION = (
-    "Ranked candidates where `?` in the serial marks an unreadable character. Not served yet: "
-    "`fuzzy=true` answers 501 until the tracing issue's matcher lands."
+    "With `fuzzy=true`: ranked candidates for a damaged or misread `serial` (or mark text), each with a "
+    "score and the reason — `?` marks an unreadable character; look-alikes (0/O/D/Q, 1/I/L/7, 2/Z, 5/S, 6/G, "
+    "8/B) and one transposition are tolerated (docs/tracing.md, the matcher). `limit` caps the list."
 )
 
 
@@ -114,7 +120,7 @@ def register_weapon(
     "case, spaces and punctuation (at most 50 matches, no further pages); `make`, `model`, `status` and "
     "`category` narrow it, as they narrow every search (all filters given must hold). Without `serial`, "
     "results are paged: follow `next` until it is null. " + FUZZY_DESCRIPTION,
-    responses=problem_responses(401, 403, 422, 501),
+    responses=problem_responses(401, 403, 422),
 )
 def search_weapons(
     request: Request,
@@ -128,9 +134,9 @@ def search_weapons(
     category: Annotated[str | None, Query(max_length=60)] = None,
     cursor: Annotated[uuid.UUID | None, Query(description="The `next` link's cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> WeaponPage:
+) -> WeaponPage | CandidatePage:
     if fuzzy:
-        raise NotImplementedYet("fuzzy matching arrives with the tracing issue", field="fuzzy")
+        return _candidates(session, serial, limit)
     if serial is not None:
         found = weapons.find_by_mark(
             session,
@@ -154,6 +160,30 @@ def search_weapons(
     if len(pairs) == limit:
         nxt = str(request.url.include_query_params(cursor=str(pairs[-1][0].id)))
     return WeaponPage(items=[WeaponOut.of(w, s) for w, s in pairs], next=nxt)
+
+
+def _candidates(session: Session, serial: str | None, limit: int) -> CandidatePage:
+    if serial is None:
+        raise ValidationError("fuzzy=true needs the serial as read", field="serial")
+    found = matcher.find_candidates(session, observed=serial, limit=min(limit, 50))
+    return CandidatePage(
+        query=matcher.Query.parse(serial).text,
+        items=[
+            CandidateOut(**WeaponOut.of(w, s).model_dump(), match=MatchOut(**_match(c)))
+            for c, w, s in matcher.with_records(session, found)
+        ],
+    )
+
+
+def _match(c: matcher.Candidate) -> dict[str, object]:
+    return {
+        "score": c.score,
+        "exact": c.exact,
+        "reason": c.reason,
+        "matched": c.matched,
+        "source": c.source,
+        "method": c.method,
+    }
 
 
 @router.get(

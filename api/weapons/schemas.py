@@ -255,6 +255,29 @@ class WeaponPage(BaseModel):
     next: str | None = Field(description="URL of the next page, or null on the last one")
 
 
+class MatchOut(BaseModel):
+    """Why a weapon is a candidate for a damaged or misread serial (`tracing.matching`)."""
+
+    score: float = Field(description="1.0 only for an exact match; lower for each tolerance used")
+    exact: bool
+    reason: str = Field(description="Each difference: unreadable positions, look-alikes read, transposition")
+    matched: str = Field(description="The registered serial or mark text (normalised) that matched")
+    source: str = Field(description="weapon_serial, mark_serial or mark_text")
+    method: str = Field(description="exact, probe (index probes) or anchor (readable prefix/suffix)")
+
+
+class CandidateOut(WeaponOut):
+    match: MatchOut
+
+
+class CandidatePage(BaseModel):
+    """Ranked candidates for `serial` with `fuzzy=true`, best first (at most `limit`, no further pages)."""
+
+    query: str = Field(description="The serial as read, normalised; `?` marks an unreadable character")
+    items: list[CandidateOut]
+    next: None = None
+
+
 class EventOut(BaseModel):
     id: uuid.UUID
     seq: int

@@ -146,3 +146,14 @@ def remark_holder(session: Session, *, country: str | None, serial_key: str) -> 
         Marking.kind == "remarking", Marking.country == country, Marking.serial == serial_key
     )
     return session.execute(stmt.limit(1)).scalar_one_or_none()
+
+
+def recent_events(session: Session, limit: int = 10) -> list[tuple[Event, Weapon]]:
+    """The latest events recorded, newest first (ids are UUIDv7, so id order is recording order)."""
+    stmt = (
+        select(Event, Weapon)
+        .join(Weapon, Weapon.id == Event.weapon_id)
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
+    return [(e, w) for e, w in session.execute(stmt)]

@@ -175,11 +175,23 @@ def test_search_rejects_unknown_status(client: TestClient, officer: dict[str, st
     assert r.json()["field"] == "status"
 
 
-def test_fuzzy_search_is_501_for_now(client: TestClient, officer: dict[str, str]) -> None:
-    r = client.get("/api/v1/weapons", params={"serial": "AB?12", "fuzzy": "true"}, headers=officer)
-    assert r.status_code == 501
-    assert r.headers["content-type"] == PROBLEM
-    assert "tracing issue" in r.json()["detail"]
+def test_fuzzy_search_ranks_candidates_with_reasons(client: TestClient, officer: dict[str, str]) -> None:
+    """More in tests/tracing/matching (each tolerance) and tests/api/test_traces.py."""
+    wid = register(client, officer, serial="FZ8055721")["id"]
+    r = client.get("/api/v1/weapons", params={"serial": "fz-B0?5712", "fuzzy": "true"}, headers=officer)
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert page["query"] == "FZB0?5712"
+    assert [c["id"] for c in page["items"]] == [wid]
+    match = page["items"][0]["match"]
+    assert not match["exact"]
+    assert 0 < match["score"] < 1
+    assert "'B' read for '8'" in match["reason"]
+    assert "unreadable" in match["reason"]
+    assert "transposed" in match["reason"]
+    missing = client.get("/api/v1/weapons", params={"fuzzy": "true"}, headers=officer)
+    assert missing.status_code == 422
+    assert missing.json()["field"] == "serial"
 
 
 def test_stolen_then_exported_is_409_naming_the_status(client: TestClient, officer: dict[str, str]) -> None:

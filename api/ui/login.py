@@ -1,0 +1,71 @@
+"""Sign in and sign out of the web UI."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.db import Context, DbSession
+from api.ui.forms import form_data
+from api.ui.session import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    SESSION_TTL,
+    check_csrf,
+    clear_session_cookies,
+    safe_next,
+    set_session_cookies,
+)
+from api.ui.templating import render
+from registry.users import service as users
+from registry.users.errors import AccountLocked, AuthenticationFailed
+from registry.users.models import TokenKind
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+Form = Annotated[dict[str, str], Depends(form_data)]
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/ui/") -> Response:
+    return render(request, "login.html", {"next": safe_next(next)})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, form: Form, ctx: Context) -> Response:
+    username, password = form.get("username", ""), form.get("password", "")
+    target = safe_next(form.get("next"))
+    # Its own transaction, committed before answering: a failed attempt is counted (lockout) even though
+    # the answer is an error page.
+    error: str | None = None
+    status = 401
+    with ctx.sessions() as session, session.begin():
+        try:
+            user = users.authenticate(session, username=username, password=password)
+        except AccountLocked as exc:
+            error, status = f"This account is locked after repeated failed sign-ins: {exc}.", 423
+        except AuthenticationFailed:
+            error = "The user name or password is not right."
+        else:
+            issued = users.issue_token(session, user=user, kind=TokenKind.SESSION, ttl=SESSION_TTL)
+            # A session cookie brought to this login (planted or stale) is revoked, not reused.
+            if old := request.cookies.get(SESSION_COOKIE):
+                users.revoke_token(session, old)
+    if error is not None:
+        return render(
+            request, "login.html", {"next": target, "error": error, "username": username}, status_code=status
+        )
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookies(response, issued, ctx.settings)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, form: Form, session: DbSession, ctx: Context) -> Response:
+    check_csrf(request, session, form.get(CSRF_FIELD))
+    if token := request.cookies.get(SESSION_COOKIE):
+        users.revoke_token(session, token)
+    response = RedirectResponse("/ui/login", status_code=303)
+    clear_session_cookies(response, ctx.settings)
+    return response
