@@ -12,6 +12,7 @@ from registry.persons.models import Person
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
 from registry.users.models import ApiKey, AuthToken, User
 from registry.weapons.models import Weapon, WeaponState
+from tracing.federation.models import FederationNode, InboxMessage, OutboxMessage, Peer
 from tracing.matching.models import SerialSkeleton
 from tracing.requests.models import TraceAttachment, TraceRequest, TraceTransition
 
@@ -28,14 +29,18 @@ __all__ = [
     "ComponentKindRef",
     "ComponentMove",
     "Event",
+    "FederationNode",
     "IdempotencyKey",
     "ImportJob",
     "ImportJobRun",
+    "InboxMessage",
     "Licence",
     "ManufacturerRef",
     "Marking",
     "ModelRef",
     "Organisation",
+    "OutboxMessage",
+    "Peer",
     "Person",
     "PurgePermit",
     "SerialSkeleton",

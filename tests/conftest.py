@@ -36,6 +36,7 @@ def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         "ITI_AUDIT_KEY_PASSPHRASE": "test-passphrase",
         "ITI_PROFILE": "iti",
         "ITI_NODE_COUNTRY": "KE",
+        "ITI_FEDERATION_DELIVERY_INTERVAL": "0",  # no background delivery unless a test starts it
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

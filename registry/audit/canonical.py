@@ -16,9 +16,19 @@ import orjson
 ENTRY_VERSION = 1
 
 # Tables whose rows are written once; a row's digest appears in exactly one audit entry (until a purge).
-APPEND_ONLY_TABLES = ("weapons", "markings", "events", "components", "component_moves")
+APPEND_ONLY_TABLES = ("weapons", "markings", "events", "components", "component_moves", "federation_inbox")
 # Tables whose rows change; the latest audit entry naming a row holds its current digest.
-MUTABLE_TABLES = ("organisations", "licences", "persons", "import_jobs", "users", "api_keys")
+MUTABLE_TABLES = (
+    "organisations",
+    "licences",
+    "persons",
+    "import_jobs",
+    "users",
+    "api_keys",
+    "federation_node",
+    "federation_peers",
+    "federation_outbox",
+)
 AUDITED_TABLES = APPEND_ONLY_TABLES + MUTABLE_TABLES
 
 

@@ -19,7 +19,13 @@ from registry.users.roles import Permission, Role, has_permission
 from tests.api.conftest import login_headers
 
 PROBLEM = "application/problem+json"
-OPEN = {("POST", "/api/v1/auth/token")}
+# Open by design: logging in; a peer node's signed message (authenticated by its Ed25519 signature, tested in
+# tests/tracing/federation); this node's public directory entry (published like /healthz).
+OPEN = {
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/federation/messages"),
+    ("GET", "/api/v1/federation/node"),
+}
 
 
 @dataclass(frozen=True)

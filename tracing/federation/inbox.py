@@ -8,13 +8,23 @@ delivery of the same message is acknowledged without calling the handler a secon
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
+
+from registry.audit import service as audit
+from registry.config import Settings
+from registry.db import utcnow
+from tracing.federation import envelope, keys
+from tracing.federation import repository as repo
+from tracing.federation.errors import MessageNotFound
+from tracing.federation.models import InboxMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,8 @@ class InboundMessage:
     in_reply_to: uuid.UUID | None = None
     key_id: str = field(default="")
 
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, InboundMessage], None]
 
@@ -58,3 +70,154 @@ def get_handler(kind: str) -> Handler | None:
 
 def registered_kinds() -> tuple[str, ...]:
     return tuple(sorted(_HANDLERS))
+
+
+# --- receiving --------------------------------------------------------------------------------------------
+
+UNSUPPORTED_KIND = "unsupported_kind"
+NOT_INITIALISED = "node_not_initialised"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The outcome of an accepted or duplicate delivery: the receipt to return."""
+
+    message_id: uuid.UUID
+    receipt: dict[str, Any]
+    duplicate: bool
+
+
+class _SeenNonces:
+    """The persistent replay guard, as the container `envelope.verify` asks."""
+
+    def __init__(self, session: Session, from_country: str) -> None:
+        self.session = session
+        self.from_country = from_country
+
+    def __contains__(self, nonce: object) -> bool:
+        return isinstance(nonce, str) and repo.nonce_seen(self.session, self.from_country, nonce)
+
+
+def _keys(session: Session) -> envelope.KeyLookup:
+    def lookup(country: str, kid: str) -> bytes | None:
+        peers = repo.active_peers(session, country)
+        if not peers:
+            raise envelope.Rejected(
+                envelope.UNKNOWN_SENDER,
+                f"no point of contact of {country} is in this node's directory",
+                field="from_country",
+            )
+        return next((bytes(p.public_key) for p in peers if p.key_id == kid), None)
+
+    return lookup
+
+
+def receive(session: Session, settings: Settings, data: bytes, *, now: datetime | None = None) -> Received:
+    """Verify, store once and dispatch an inbound message, in the caller's transaction.
+
+    Raises `envelope.Rejected` (nothing stored, nothing dispatched) or whatever the handler raises (the
+    caller rolls back: nothing stored). A second delivery of an accepted message returns its original
+    receipt with `duplicate=True` and dispatches nothing.
+    """
+    node = repo.get_node(session)
+    if node is None:
+        raise envelope.Rejected(NOT_INITIALISED, "this node has no federation identity yet")
+    now = now or utcnow()
+    try:
+        raw = envelope.parse(data)
+        seen = _SeenNonces(session, raw["from_country"])
+        message = envelope.verify(data, me=node.country, keys=_keys(session), now=now, seen_nonce=seen)
+    except envelope.Rejected as exc:
+        _log_rejection(exc, data)
+        raise
+    stored = repo.inbox_message(session, message.id)
+    if stored is not None:
+        if stored.from_country == message.from_country and stored.content_digest == message.content_digest:
+            log.info("federation.inbox.duplicate id=%s from=%s", message.id, message.from_country)
+            return Received(message.id, dict(stored.receipt), duplicate=True)
+        exc = envelope.Rejected(
+            envelope.ID_REUSED, "this message id was already used for another message", field="id"
+        )
+        _log_rejection(exc, data)
+        raise exc
+    fn = get_handler(message.kind)
+    if fn is None:
+        exc = envelope.Rejected(
+            UNSUPPORTED_KIND, f"this node does not handle messages of kind {message.kind!r}", field="kind"
+        )
+        _log_rejection(exc, data)
+        raise exc
+    receipt = envelope.sign_receipt(
+        keys.load_node_key(settings), message=message, receiver=node.country, received_at=now
+    )
+    row = InboxMessage(
+        id=message.id,
+        kind=message.kind,
+        from_country=message.from_country,
+        to_country=message.to_country,
+        sent_at=message.sent_at,
+        nonce=message.nonce,
+        key_id=message.key_id,
+        in_reply_to=message.in_reply_to,
+        confidentiality=message.confidentiality,
+        content_digest=message.content_digest,
+        envelope=message.to_json().decode(),
+        receipt=receipt,
+        received_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=f"federation:{message.from_country}",
+        action="federation.message_received",
+        subject=f"federation_message:{message.id}",
+        records=[audit.snapshot_obj(row)],
+        info={"kind": message.kind, "from_country": message.from_country, "key_id": message.key_id},
+    )
+    fn(session, as_inbound(row, message.body))
+    log.info(
+        "federation.inbox.accepted id=%s kind=%s from=%s", message.id, message.kind, message.from_country
+    )
+    return Received(message.id, receipt, duplicate=False)
+
+
+def as_inbound(row: InboxMessage, body: dict[str, Any]) -> InboundMessage:
+    return InboundMessage(
+        id=row.id,
+        kind=row.kind,
+        from_country=row.from_country,
+        to_country=row.to_country,
+        sent_at=row.sent_at,
+        body=body,
+        confidentiality=row.confidentiality,
+        in_reply_to=row.in_reply_to,
+        key_id=row.key_id,
+    )
+
+
+def _log_rejection(exc: envelope.Rejected, data: bytes) -> None:
+    # Only what identifies the message, never its body (it may hold case details).
+    try:
+        raw = orjson.loads(data)
+        ident = (
+            {k: raw.get(k) for k in ("id", "kind", "from_country", "to_country", "key_id")}
+            if isinstance(raw, dict)
+            else {}
+        )
+    except orjson.JSONDecodeError:
+        ident = {}
+    log.warning("federation.inbox.rejected reason=%s detail=%s message=%s", exc.reason, exc.message, ident)
+
+
+def list_inbox(
+    session: Session, *, kind: str | None = None, from_country: str | None = None, limit: int = 100
+) -> list[InboxMessage]:
+    return list(repo.list_inbox(session, kind=kind, from_country=from_country, limit=limit))
+
+
+def get_inbox(session: Session, message_id: uuid.UUID) -> InboxMessage:
+    row = repo.inbox_message(session, message_id)
+    if row is None:
+        raise MessageNotFound(f"no inbound message {message_id}", field="message_id")
+    return row
