@@ -20,6 +20,7 @@ from api.admin.router import router as users_router
 from api.audit.router import router as audit_router
 from api.db import AppContext
 from api.federation.router import router as federation_router
+from api.imports.router import router as imports_router
 from api.organisations.router import router as organisations_router
 from api.persons.router import router as persons_router
 from api.reference.router import router as reference_router
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(users_router)
     app.include_router(reference_router)
     app.include_router(federation_router)
+    app.include_router(imports_router)
     ui.install(app)
     ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -25,6 +25,7 @@ from registry.errors import (
     RegistryError,
     ValidationError,
 )
+from registry.imports.jobs import UnsupportedFileType, UploadTooLarge
 from registry.users.errors import AccountLocked, AuthenticationFailed
 
 log = logging.getLogger("api.errors")
@@ -76,6 +77,8 @@ STATUS_BY_ERROR: list[tuple[type[RegistryError], int, str]] = [
     (AuthenticationFailed, 401, "Authentication failed"),
     (NotFound, 404, "Not found"),
     (Conflict, 409, "Conflict with the record"),
+    (UploadTooLarge, 413, "Upload too large"),
+    (UnsupportedFileType, 415, "Unsupported file type"),
     (ValidationError, 422, "Invalid input"),
     (RegistryError, 422, "Invalid input"),
 ]
