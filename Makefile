@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv demo clean bench
+.PHONY: run test lint venv demo clean bench browser
+# Root installs Debian packages directly; anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -14,15 +16,24 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Set up, migrate a SQLite database under var/, load demo data if empty, start the main job.
+## Chromium from Debian for the browser tests (Playwright drives it; it downloads no browser of its own).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+## Set up, migrate a SQLite database under var/, load demo data and demo logins if empty, serve the web UI
+## and API on http://127.0.0.1:8000 (Ctrl-C stops it).
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/iti db upgrade
 	$(BIN)/iti demo --if-empty
 	$(BIN)/iti tour
+	$(BIN)/iti demo-users
+	@echo "Open http://127.0.0.1:8000/ui/ (web UI) or http://127.0.0.1:8000/docs (API)"
+	$(BIN)/iti serve --host 127.0.0.1 --port 8000
 
 ## Set up, lint, and run the whole test suite (SQLite and PostgreSQL).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -132,3 +132,49 @@ def tour_command() -> None:
         "\nMore: [cyan]iti --help[/], [cyan]iti weapon add --help[/], [cyan]iti import FILE[/], "
         "[cyan]iti export --format csv --out weapons.csv[/]. Docs: docs/"
     )
+
+
+DEMO_USERS = (
+    ("officer", "record_officer"),
+    ("poc", "poc_officer"),
+    ("operator", "marking_operator"),
+    ("auditor", "auditor"),
+    ("admin", "admin"),
+)
+
+
+def demo_users_command() -> None:
+    """Create one demo login per role and print them once (demo only: a real install has no default users;
+    it starts with `iti user add NAME --role admin`)."""
+    import secrets
+
+    from registry.users import service as users
+
+    with transaction() as session:
+        if users.list_users(session):
+            emit(
+                {"created": []},
+                human="accounts already exist: no demo logins created "
+                f"(the first ones were written to {settings().var_dir / 'demo-logins.txt'})",
+            )
+            return
+        created = []
+        for name, role in DEMO_USERS:
+            password = "demo-" + secrets.token_urlsafe(9)
+            users.add_user(session, actor="demo", username=name, role=role, password=password)
+            created.append({"username": name, "role": role, "password": password})
+    path = settings().var_dir / "demo-logins.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{u['username']}\t{u['role']}\t{u['password']}\n" for u in created))
+    if STATE.json:
+        emit({"created": created})
+        return
+    rows = [[u["username"], u["role"], u["password"]] for u in created]
+    console.print(
+        table(
+            f"Demo logins (shown once; also in {path}, readable by you only)",
+            ["user", "role", "password"],
+            rows,
+        )
+    )

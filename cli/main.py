@@ -97,6 +97,7 @@ def _register_late_commands() -> None:
 
     app.command("demo")(demo.demo_command)
     app.command("tour")(demo.tour_command)
+    app.command("demo-users")(demo.demo_users_command)
 
 
 _register_late_commands()
