@@ -160,6 +160,9 @@ class ImportRunner:
         log.info("import.job.started job=%s format=%s", job.id, job.fmt)
         try:
             self._phases(job)
+        except Exception as exc:  # a phase boundary's own write failed: never leave the job claimed forever
+            log.exception("import.job.error job=%s", job.id)
+            self._fail(job, f"the import failed on the server ({type(exc).__name__}); nothing was imported")
         finally:
             self.board.drop(job.id)
 

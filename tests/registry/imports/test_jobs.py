@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from registry.audit.checker import verify
 from registry.audit.models import AuditEntry
 from registry.config import get_settings
 from registry.db import new_id, utcnow
@@ -308,3 +309,24 @@ def test_live_progress_never_hides_a_finished_row(session: Session, tmp_path: Pa
     session.flush()
     assert jobs.job_status(session, job_id, board=board).status == "done"
     assert replace(Live(JobStatus.QUEUED), rows_processed=3).rows_processed == 3
+
+
+def test_the_audit_log_verifies_after_done_and_refused_jobs(
+    session: Session, runner: ImportRunner, tmp_path: Path
+) -> None:
+    queue(session, upload(tmp_path, [row(unique_serial()) for _ in range(3)]))
+    queue(session, upload(tmp_path, [row(unique_serial(), category="")]))
+    assert runner.run_pending() == 2
+    assert verify(session).ok
+
+
+def test_a_job_whose_upload_vanished_fails_with_a_reason(
+    session: Session, runner: ImportRunner, tmp_path: Path
+) -> None:
+    path = upload(tmp_path, [row(unique_serial())])
+    job_id = queue(session, path)
+    path.unlink()
+    runner.run_pending()
+    job = jobs.job_status(session, job_id)
+    assert job.status == "failed"
+    assert "No such file" in (job.error or "")
