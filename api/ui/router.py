@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.ui import admin, audit, dashboard, login, weapons
+from api.ui import admin, audit, dashboard, imports, login, weapons
 from api.ui.session import CsrfFailed, LoginRequired, PageForbidden, login_url
 from api.ui.templating import render
 from registry.errors import NotFound, RegistryError, ValidationError
@@ -76,7 +76,7 @@ def _html_or(original: Handler) -> Handler:
 
 def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")
-    for module in (login, dashboard, weapons, audit, admin):
+    for module in (login, dashboard, weapons, imports, audit, admin):
         app.include_router(module.router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageForbidden, _forbidden)

@@ -258,3 +258,18 @@ def test_api_errors_stay_problem_json(client: TestClient) -> None:
     r = client.get("/api/v1/weapons/not-a-uuid")
     assert r.status_code == 401
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_an_upload_without_the_csrf_token_starts_no_import(sign_in: SignIn, session: Session) -> None:
+    from registry.imports.jobs_models import ImportJobRun
+
+    client = sign_in("record_officer")
+    before = count(session, ImportJobRun)
+    r = client.post(
+        "/ui/imports",
+        data={"csrf_token": "forged"},
+        files={"file": ("a.csv", b"category,make\nSA-PIS,Glock\n", "text/csv")},
+    )
+    assert r.status_code == 403
+    assert count(session, ImportJobRun) == before
+    assert sign_in("marking_operator").get("/ui/imports").status_code == 403
