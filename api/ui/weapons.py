@@ -30,6 +30,7 @@ from registry.users.roles import Permission
 from registry.users.service import Principal
 from registry.weapons import repository as weapon_repo
 from registry.weapons import service as weapons
+from tracing.matching import service as matcher
 
 router = APIRouter(prefix="/ui/weapons", include_in_schema=False)
 
@@ -79,10 +80,18 @@ def search(
     results: list[Any] = []
     nxt: str | None = None
     note = ""
-    if serial:
-        if fuzzy:
-            note = "Fuzzy matching arrives with the tracing matcher; showing exact matches."
-        results = weapons.find_by_mark(session, serial)
+    if serial and fuzzy:
+        try:
+            found = matcher.find_candidates(session, observed=serial, limit=PAGE_SIZE)
+        except RegistryError as exc:
+            note = exc.message
+        else:
+            results = [(w, s, c) for c, w, s in matcher.with_records(session, found)]
+            note = "Ranked candidates: confusable characters (0/O, 1/I, 5/S …), ? and one swapped pair tolerated."
+    elif serial:
+        results = weapons.find_by_mark(
+            session, serial, make=make or None, status=status or None, category=category or None
+        )
     elif make or status or category or request.query_params:
         results = weapon_repo.search(
             session,

@@ -273,3 +273,15 @@ def test_an_upload_without_the_csrf_token_starts_no_import(sign_in: SignIn, sess
     assert r.status_code == 403
     assert count(session, ImportJobRun) == before
     assert sign_in("marking_operator").get("/ui/imports").status_code == 403
+
+
+def test_fuzzy_search_ranks_a_misread_serial_with_its_reason(sign_in: SignIn) -> None:
+    client = sign_in("record_officer")
+    serial = unique_serial()
+    assert register(client, serial).status_code == 303
+    misread = serial[:3] + "?" + serial[4:]  # one character unreadable
+    page = client.get("/ui/weapons", params={"serial": misread, "fuzzy": "true"}).text
+    results = page[page.index('data-testid="results"') :]
+    assert serial in results
+    assert "Ranked candidates" in page
+    assert "matched" in results  # each candidate says why it matched
