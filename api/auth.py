@@ -8,14 +8,22 @@ actor of everything written.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 
-from api.db import DbSession
+from api.db import AppContext, Context
 from api.errors import Forbidden, Unauthenticated
+from registry.db import utcnow
+from registry.users import repository as users_repo
 from registry.users import service as users
 from registry.users.roles import Permission, has_permission
 from registry.users.service import Principal
@@ -27,28 +35,111 @@ bearer_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def current_principal(
-    session: DbSession,
+# How long a checked credential is trusted without asking the database again. A token revoked, a key revoked
+# or a user disabled elsewhere (the CLI, another server process) is refused at the latest this much later;
+# disabling a user through this process's API clears the cache at once. A bearer token is never trusted
+# past its own expiry.
+CACHE_SECONDS = 5.0
+CACHE_ENTRIES = 10_000
+
+
+class PrincipalCache:
+    """Credential digest -> (Principal, monotonic deadline), least recently used dropped first. Keyed by the
+    SHA-256 of the credential, so no secret is kept in memory longer than the request that brought it."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, entries: int = CACHE_ENTRIES) -> None:
+        self.seconds = seconds
+        self.entries = entries
+        self._items: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Principal | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[1] <= time.monotonic():
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: str, principal: Principal, expires_at: datetime | None = None) -> None:
+        seconds = self.seconds
+        if expires_at is not None:
+            seconds = min(seconds, (expires_at - utcnow()).total_seconds())
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._items[key] = (principal, time.monotonic() + seconds)
+            self._items.move_to_end(key)
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def principal_cache(app: FastAPI) -> PrincipalCache:
+    cache = getattr(app.state, "principal_cache", None)
+    if cache is None:
+        cache = app.state.principal_cache = PrincipalCache()
+    return cache
+
+
+def _digest(kind: str, secret: str) -> str:
+    return hashlib.sha256(f"{kind}:{secret}".encode()).hexdigest()
+
+
+def _look_up(ctx: AppContext, kind: str, secret: str) -> tuple[Principal, datetime | None] | None:
+    """The database's answer, in its own short transaction (an API key's use is recorded and audited, at
+    most hourly, whatever becomes of the request)."""
+    with ctx.sessions() as session, session.begin():
+        if kind == "bearer":
+            principal = users.principal_for_token(session, secret)
+            if principal is None:
+                return None
+            row = users_repo.token_by_hash(session, hashlib.sha256(secret.encode()).hexdigest())
+            return principal, row.expires_at if row is not None else utcnow()
+        principal = users.principal_for_api_key(session, secret)
+        return (principal, None) if principal is not None else None
+
+
+async def current_principal(
+    request: Request,
+    ctx: Context,
     token: Annotated[str | None, Security(bearer_scheme)] = None,
     api_key: Annotated[str | None, Security(api_key_scheme)] = None,
 ) -> Principal:
+    """Async, so a credential seen in the last few seconds costs no thread hop and no query; a new one is
+    looked up in a worker thread."""
     if token:
-        principal = users.principal_for_token(session, token)
-        if principal is None:
-            raise Unauthenticated("the bearer token is unknown or expired: request a new one")
+        kind, secret, refused = "bearer", token, "the bearer token is unknown or expired: request a new one"
+    elif api_key:
+        kind, secret, refused = "api_key", api_key, "the API key is unknown or revoked"
+    else:
+        raise Unauthenticated()
+    cache = principal_cache(request.app)
+    key = _digest(kind, secret)
+    if (principal := cache.get(key)) is not None:
         return principal
-    if api_key:
-        principal = users.principal_for_api_key(session, api_key)
-        if principal is None:
-            raise Unauthenticated("the API key is unknown or revoked")
-        return principal
-    raise Unauthenticated()
+    found = await run_in_threadpool(_look_up, ctx, kind, secret)
+    if found is None:
+        raise Unauthenticated(refused)
+    principal, expires_at = found
+    cache.put(key, principal, expires_at)
+    return principal
 
 
 def require(permission: Permission) -> Callable[..., Principal]:
     """A dependency that yields the caller's Principal if their role holds `permission`."""
 
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    # Async: a pure check, not worth a worker thread.
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not has_permission(principal.role, permission):
             raise Forbidden(f"the role {principal.role} may not do this (needs {permission.value})")
         return principal

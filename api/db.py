@@ -7,13 +7,14 @@ then failed to commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from registry.config import Settings
 from registry.profiles import Profile
@@ -30,7 +31,8 @@ class AppContext:
     owns_engine: bool
 
 
-def context(request: Request) -> AppContext:
+async def context(request: Request) -> AppContext:
+    # Async (as every dependency without I/O here): a sync one costs a worker-thread round trip per request.
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -38,9 +40,27 @@ def context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(context)]
 
 
-def get_session(ctx: Context) -> Iterator[Session]:
-    with ctx.sessions() as session, session.begin():
+async def get_session(ctx: Context) -> AsyncIterator[Session]:
+    """The request's session and transaction. Opening them does no I/O (the connection is taken at the first
+    statement, in the route's worker thread), so only the commit or rollback goes to a worker thread."""
+    session = ctx.sessions()
+    session.begin()
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_end, session, commit=False)
+        raise
+    await run_in_threadpool(_end, session, commit=True)
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 # scope="function": commit or roll back when the route function ends, before the response is sent.

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from api.admin.schemas import UserIn, UserList, UserOut
-from api.auth import require
+from api.auth import principal_cache, require
 from api.db import DbSession
 from api.errors import problem_responses
 from registry.users import service as users
@@ -44,5 +44,7 @@ def add_user(body: UserIn, request: Request, response: Response, session: DbSess
     summary="Disable an account for good and revoke its tokens",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-def disable_user(username: Username, session: DbSession, who: Admin) -> UserOut:
-    return UserOut.of(users.disable_user(session, actor=who.username, username=username))
+def disable_user(username: Username, request: Request, session: DbSession, who: Admin) -> UserOut:
+    user = users.disable_user(session, actor=who.username, username=username)
+    principal_cache(request.app).clear()  # the user's tokens stop working now, not when the cache expires
+    return UserOut.of(user)
