@@ -13,6 +13,13 @@ import serial
 
 from hardware.marking.errors import Disconnected
 
+try:  # POSIX: tcdrain on a vanished pty / USB adapter raises termios.error, not OSError
+    import termios
+
+    _LINK_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # Windows stations
+    _LINK_ERRORS = (serial.SerialException, OSError)
+
 Tap = Callable[[str, bytes], None]
 
 
@@ -50,7 +57,7 @@ class SerialTransport:
         try:
             self._port.write(data)
             self._port.flush()
-        except (serial.SerialException, OSError) as exc:  # EIO when the adapter or pty goes away
+        except _LINK_ERRORS as exc:  # EIO: adapter or pty gone
             raise Disconnected(f"serial port failed while sending: {exc}") from exc
 
     def read(self, timeout: float) -> bytes:
@@ -60,7 +67,7 @@ class SerialTransport:
             data = first + (
                 self._port.read(self._port.in_waiting) if first and self._port.in_waiting else b""
             )
-        except (serial.SerialException, OSError) as exc:
+        except _LINK_ERRORS as exc:
             raise Disconnected(f"serial port failed: {exc}") from exc
         if data and self._tap:
             self._tap("rx", data)
