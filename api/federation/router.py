@@ -9,6 +9,7 @@ needs a login with the permission named on the route.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require
@@ -89,6 +90,9 @@ TITLES = {
 }
 
 
+_RETRIES = 5
+
+
 async def _read_limited(request: Request, limit: int) -> bytes | None:
     """The body, or None as soon as it exceeds `limit` (never buffering more than limit + one chunk)."""
     declared = request.headers.get("content-length")
@@ -140,18 +144,20 @@ async def receive_message(request: Request, ctx: Context) -> Any:
 
 
 def _store(request: Request, ctx: Any, data: bytes) -> Any:
-    # The route owns its transaction: a concurrent delivery of the same message id loses the insert race
-    # (IntegrityError) and is answered, in a fresh transaction, as the duplicate it is.
-    for attempt in (1, 2):
+    # The route owns its transaction. A concurrent delivery of the same message id loses the insert race
+    # (IntegrityError on PostgreSQL; "database is locked" when SQLite cannot upgrade a stale read) and is
+    # answered, in a fresh transaction, as the duplicate it is. Receiving is idempotent, so retrying is safe.
+    for attempt in range(1, _RETRIES + 1):
         try:
             with ctx.sessions() as session, session.begin():
                 received = inbox.receive(session, ctx.settings, data)
             break
         except envelope.Rejected as exc:
             return _rejected(request, exc)
-        except IntegrityError:
-            if attempt == 2:
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == _RETRIES or (isinstance(exc, OperationalError) and "locked" not in str(exc.orig)):
                 raise
+            time.sleep(0.05 * attempt)
     if received.duplicate:
         return problem(
             request,

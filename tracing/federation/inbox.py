@@ -124,9 +124,9 @@ def receive(session: Session, settings: Settings, data: bytes, *, now: datetime 
         raise envelope.Rejected(NOT_INITIALISED, "this node has no federation identity yet")
     now = now or utcnow()
     try:
-        raw = envelope.parse(data)
-        seen = _SeenNonces(session, raw["from_country"])
-        message = envelope.verify(data, me=node.country, keys=_keys(session), now=now, seen_nonce=seen)
+        # The nonce is checked after the message id: a verbatim second delivery of an accepted message
+        # (a sender whose acknowledgement got lost) must get its receipt back, not a replay error.
+        message = envelope.verify(data, me=node.country, keys=_keys(session), now=now)
     except envelope.Rejected as exc:
         _log_rejection(exc, data)
         raise
@@ -137,6 +137,12 @@ def receive(session: Session, settings: Settings, data: bytes, *, now: datetime 
             return Received(message.id, dict(stored.receipt), duplicate=True)
         exc = envelope.Rejected(
             envelope.ID_REUSED, "this message id was already used for another message", field="id"
+        )
+        _log_rejection(exc, data)
+        raise exc
+    if message.nonce in _SeenNonces(session, message.from_country):
+        exc = envelope.Rejected(
+            envelope.REPLAYED_NONCE, "this nonce was already used: the message is a replay", field="nonce"
         )
         _log_rejection(exc, data)
         raise exc
