@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
@@ -38,7 +39,9 @@ def runner_for(app: FastAPI) -> ImportRunner:
     runner: ImportRunner | None = getattr(app.state, "import_runner", None)
     if runner is None:
         ctx = app.state.ctx
-        runner = ImportRunner(ctx.sessions, settings=ctx.settings, profile=ctx.profile)
+        # Sessions bound to one connection (the tests' transaction) cannot be shared with a second thread.
+        inline = isinstance(ctx.sessions.kw.get("bind"), Connection)
+        runner = ImportRunner(ctx.sessions, settings=ctx.settings, profile=ctx.profile, inline=inline)
         app.state.import_runner = runner
     return runner
 

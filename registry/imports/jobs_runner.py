@@ -71,8 +71,13 @@ class ImportRunner:
         batch_size: int = BATCH,
         poll_seconds: float = 30.0,
         on_progress: ProgressHook | None = None,
+        inline: bool = False,
     ) -> None:
         self.sessions = sessions
+        # Inline: `submit` runs the queued jobs in the caller's thread instead of the background thread —
+        # for a session factory bound to one connection (the tests' transaction), which two threads cannot
+        # share.
+        self.inline = inline
         self.settings = settings
         self.profile = profile
         self.batch_size = batch_size
@@ -107,6 +112,12 @@ class ImportRunner:
 
     def submit(self, job_id: uuid.UUID | None = None) -> None:
         """Wake the runner after a job was queued (and committed). The thread starts on first use."""
+        if self.inline:
+            try:
+                self.run_pending()
+            except Exception:
+                log.exception("import.runner.error")
+            return
         with self._thread_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stopping.clear()

@@ -25,8 +25,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.imports.router import runner_for
@@ -383,3 +383,25 @@ def test_the_list_pages_with_a_cursor(client: TestClient, db: Engine) -> None:
     assert [j["id"] for j in second["items"]] == ids[:1]
     with Session(db) as s:
         assert s.execute(select(func.count()).select_from(ImportJobRun)).scalar_one() >= 3
+
+
+def test_an_app_bound_to_the_test_transaction_runs_jobs_inline(session: Session) -> None:
+    """The usual API test app (tests/api/conftest.py) shares one connection, which a background thread must
+    not use: its runner runs each job in the request's background task, so it is finished when POST returns."""
+    conn = session.bind
+    assert isinstance(conn, Connection)
+    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    app = create_app(get_settings(), engine=conn.engine, session_factory=factory)
+    headers = login_headers(session, "record_officer")
+    serial = unique_serial()
+    with TestClient(app) as client:
+        r = post_file(client, headers, csv_bytes([row(serial)]))
+        assert r.status_code == 202
+        assert runner_for(app).inline
+        assert not runner_for(app).running
+        body = client.get(r.headers["location"], headers=headers).json()
+    assert body["status"] == "done"
+    assert (
+        session.execute(select(func.count()).select_from(Weapon).where(Weapon.serial == serial)).scalar_one()
+        == 1
+    )
