@@ -285,3 +285,10 @@ def test_fuzzy_search_ranks_a_misread_serial_with_its_reason(sign_in: SignIn) ->
     assert serial in results
     assert "Ranked candidates" in page
     assert "matched" in results  # each candidate says why it matched
+
+
+def test_a_browser_session_opens_no_api_route(sign_in: SignIn) -> None:
+    client = sign_in("record_officer")
+    token = client.cookies.get("iti_session")
+    assert client.get("/api/v1/weapons").status_code == 401  # the cookie alone: no CSRF-able API
+    assert client.get("/api/v1/weapons", headers={"Authorization": f"Bearer {token}"}).status_code == 401
