@@ -25,7 +25,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
@@ -405,3 +405,25 @@ def test_an_app_bound_to_the_test_transaction_runs_jobs_inline(session: Session)
         session.execute(select(func.count()).select_from(Weapon).where(Weapon.serial == serial)).scalar_one()
         == 1
     )
+
+
+def test_sqlite_busy_with_another_writer_is_503_not_500(tmp_path: Path, settings: Settings) -> None:
+    """On SQLite an import (here: a held write lock) blocks other writers; queuing an upload then answers 503
+    with Retry-After once the busy timeout (shortened here) runs out, and keeps nothing."""
+    engine = _migrated(f"sqlite:///{tmp_path / 'busy.db'}")
+    event.listen(engine, "connect", lambda dbapi, _rec: dbapi.execute("PRAGMA busy_timeout=200"))
+    engine.dispose()  # new connections get the short timeout
+    officer = headers_for(engine, "record_officer")
+    holder = engine.raw_connection()
+    try:
+        with TestClient(make_app(engine, settings)) as client:
+            holder.cursor().execute("BEGIN IMMEDIATE")
+            r = post_file(client, officer, csv_bytes([row(unique_serial())]))
+            holder.rollback()
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == PROBLEM
+        assert r.headers["retry-after"] == "30"
+        assert list((settings.var_dir / "imports").glob("*/*")) == []
+    finally:
+        holder.close()
+        engine.dispose()
