@@ -16,7 +16,16 @@ import orjson
 ENTRY_VERSION = 1
 
 # Tables whose rows are written once; a row's digest appears in exactly one audit entry (until a purge).
-APPEND_ONLY_TABLES = ("weapons", "markings", "events", "components", "component_moves", "federation_inbox")
+APPEND_ONLY_TABLES = (
+    "weapons",
+    "markings",
+    "events",
+    "components",
+    "component_moves",
+    "federation_inbox",
+    "trace_transitions",
+    "trace_attachments",
+)
 # Tables whose rows change; the latest audit entry naming a row holds its current digest.
 MUTABLE_TABLES = (
     "organisations",
@@ -28,6 +37,7 @@ MUTABLE_TABLES = (
     "federation_node",
     "federation_peers",
     "federation_outbox",
+    "trace_requests",
 )
 AUDITED_TABLES = APPEND_ONLY_TABLES + MUTABLE_TABLES
 

@@ -1,0 +1,90 @@
+"""Bodies of the trace messages exchanged between nodes (schema `iti-trace/1`). Codes are language-neutral;
+free text travels beside them. `docs/tracing.md` describes every field.
+
+- `trace.request`: the request as sent (ITI 17), with its attachments inline while they fit.
+- `trace.acknowledgement`: receipt acknowledged, with the answer deadline the requested state works to.
+- `trace.response`: `outcome` answered (with `completeness` full|partial), delayed (`reason_code`,
+  `expected_by`), restricted or refused (`grounds`, `reason`); an answer carries `supply_chain`.
+- `trace.close`: the requesting state closed the case.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import date
+from typing import Any
+
+from registry.errors import ValidationError
+from tracing.requests.models import TraceAttachment, TraceRequest
+
+SCHEMA = "iti-trace/1"
+KINDS = ("trace.request", "trace.acknowledgement", "trace.response", "trace.close")
+INLINE_BUDGET = 150_000  # bytes of photos carried inside one message (the envelope limit is 256 KiB)
+
+
+def request_body(req: TraceRequest, attachments: list[TraceAttachment]) -> dict[str, Any]:
+    inline, used = [], 0
+    for a in attachments:
+        item: dict[str, Any] = {
+            "filename": a.filename,
+            "media_type": a.media_type,
+            "size": a.size,
+            "sha256": a.sha256,
+        }
+        if used + a.size <= INLINE_BUDGET:
+            item["data"] = base64.b64encode(a.data).decode()
+            used += a.size
+        inline.append(item)
+    return {
+        "schema": SCHEMA,
+        "request_id": str(req.id),
+        "follow_up_of": str(req.follow_up_of) if req.follow_up_of else None,
+        "case_reference": req.case_reference,
+        "urgency": req.urgency,
+        "confidentiality": req.confidentiality,
+        "requesting_state": req.requesting_country,
+        "requesting_poc": req.requesting_poc,
+        "requested_state": req.requested_country,
+        "illicit_nature": req.illicit_nature,
+        "legal_justification": req.legal_justification,
+        "intended_use": {"code": req.intended_use_code, "text": req.intended_use},
+        "weapon": {
+            "category": req.category,
+            "make": req.make,
+            "model": req.model,
+            "calibre": req.calibre,
+            "other_info": req.other_info,
+        },
+        "markings": req.markings,
+        "recovery": {
+            "kind": req.recovery_kind,
+            "date": req.recovered_on.isoformat() if req.recovered_on else None,
+            "place": req.recovery_place,
+        },
+        "lost_stolen_check": req.lost_stolen_check,
+        "attachments": inline,
+    }
+
+
+def request_id(body: dict[str, Any]) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(body["request_id"]))
+    except (KeyError, ValueError):
+        raise ValidationError("the message names no valid request_id", field="body.request_id") from None
+
+
+def need(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = str) -> Any:
+    value = body.get(key)
+    if not isinstance(value, kind):
+        raise ValidationError(f"body.{key} is missing or of the wrong type", field=f"body.{key}")
+    return value
+
+
+def opt_date(value: Any, fld: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError(f"{fld} must be a date YYYY-MM-DD", field=fld) from None
