@@ -10,7 +10,9 @@ b. `iti import FILE` as a child process, at a tenth of the size and at full size
    then an SQL comparison of every row the import wrote with the baseline's (both must be the same data);
 c. `iti audit verify` (and `--no-records`) as a child process, against a bare hashlib Merkle root;
 d. `find_by_mark` in-process for random existing serials and mark texts: median and p99 latency;
-e. machine information; figures to JSON and to a Markdown block in docs/performance.md.
+e. machine information; figures to JSON and to a Markdown block in docs/performance.md;
+f. with `--http`, `python -m bench.http_load` on the imported database (HTTP requests/s and latency against
+   a bare Starlette endpoint; its own block in docs/performance.md).
 
 Develop at `--weapons 20000`; the full size takes several minutes (see docs/performance.md).
 """
@@ -705,6 +707,20 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
             results["lookup_what_if_index"] = lk2
             print(f"   median {lk2['median_ms']:.2f} ms, p99 {lk2['p99_ms']:.2f} ms")
 
+        if args.http:
+            _step("f. HTTP load on the imported database (python -m bench.http_load, child process)")
+            http_json = work / "http.json"
+            subprocess.run(
+                [
+                    *(sys.executable, "-m", "bench.http_load", "--weapons", str(n), "--seed", str(seed)),
+                    *("--db", str(db_full), "--json", str(http_json), "--workdir", str(work)),
+                    *(("--out", str(args.out)) if args.out else ()),
+                ],
+                check=True,
+                cwd=REPO,
+            )
+            results["http"] = json.loads(http_json.read_text())
+
         if args.profile_weapons:
             for what in ("import", "verify"):
                 _step(f"profile of {what} at {args.profile_weapons:,} weapons (cProfile, child process)")
@@ -924,6 +940,9 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=0,
         help="Also profile an import and an audit verify of this many weapons (cProfile)",
+    )
+    p.add_argument(
+        "--http", action="store_true", help="Also load the HTTP API with wrk (bench.http_load) on the import"
     )
     p.add_argument("--workdir", type=Path, help="Where to make the temporary folder (default: system temp)")
     p.add_argument("--keep", action="store_true", help="Keep the files (CSV, databases, logs)")
