@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv demo clean bench browser
+.PHONY: run test lint venv demo clean bench browser screenshots
 # Root installs Debian packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -37,6 +37,12 @@ test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+## Refresh the user guides' screenshots from the browser tests (docs/guide/img/).
+screenshots: $(STAMP) browser
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
+	mkdir -p docs/guide/img
+	cp tests/artifacts/*.png docs/guide/img/
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
