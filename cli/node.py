@@ -206,6 +206,25 @@ def peer_import(
     )
 
 
+@peer_app.command("ping")
+def peer_ping(
+    country: Annotated[str, typer.Argument(help="The peer state, alpha-2 or alpha-3")],
+    note: Annotated[str, typer.Option(help="Free text the receiving PoC sees")] = "connectivity check",
+) -> None:
+    """Send a signed ping and deliver it now: exit 0 when the peer returned a verified receipt, else 1."""
+    with transaction() as session:
+        message_id = outbox.enqueue(
+            session, to_country=country, kind="federation.ping", body={"note": note}, actor=actor()
+        )
+    deliver_now(make_sessionmaker(engine()), settings(), message_ids=[message_id])
+    with transaction() as session:
+        data = outbox_dict(outbox.get_outbox(session, message_id))
+    if data["status"] != "delivered":
+        emit(data, human=f"[red]not delivered[/] ({data['status']}): {data['last_error']}")
+        raise typer.Exit(Exit.CHECK_FAILED)
+    emit(data, human=f"[green]delivered[/] to {data['to_country']}: receipt verified")
+
+
 def outbox_dict(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,

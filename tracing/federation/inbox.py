@@ -227,3 +227,9 @@ def get_inbox(session: Session, message_id: uuid.UUID) -> InboxMessage:
     if row is None:
         raise MessageNotFound(f"no inbound message {message_id}", field="message_id")
     return row
+
+
+@handler("federation.ping")
+def _ping(session: Session, message: InboundMessage) -> None:
+    """`iti peer ping`: a connectivity check between PoCs. Storing it and returning the signed receipt is
+    the whole answer, so there is nothing more to do here."""
