@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -10,11 +11,18 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Exit, emit, fail, parse_uuid, profile, table, transaction
+from cli.common import Exit, actor, emit, fail, parse_uuid, profile, settings, table, transaction
 from hardware.codes import render, symbols, uii
 from hardware.codes.errors import CodeError
+from hardware.marking.connect import BadMachineSpec, open_machine
+from hardware.marking.errors import MachineError
 from hardware.marking.job import JobRefused
+from hardware.marking.transport import TrafficLog
+from hardware.readers.image import ImageFileCamera
+from hardware.stations import workflow
+from hardware.stations.camera import SimulatedCamera
 from hardware.stations.compose import compose_for
+from hardware.stations.workflow import Station
 
 app = typer.Typer(
     help="Machine-readable marks (Data Matrix, ISO/IEC 15434) and marking stations.", no_args_is_help=True
@@ -90,4 +98,81 @@ def parse_command(
             "enterprise_di": mark.enterprise_di,
         },
         human=table(f"UII {mark.uii}", ["DI", "field", "value"], rows),
+    )
+
+
+@app.command("run")
+def run_command(
+    weapon_id: Annotated[str, typer.Argument(help="The weapon's id")],
+    machine: Annotated[
+        str,
+        typer.Option(
+            "--machine",
+            help="panasonic-sim | keyence-sim | panasonic:/dev/ttyUSB0 | panasonic:tcp://HOST:PORT | "
+            "keyence:tcp://HOST:PORT | keyence:/dev/ttyS0",
+        ),
+    ],
+    station: Annotated[str, typer.Option(help="This station's name, recorded with the mark")] = "",
+    operator: Annotated[str, typer.Option(help="The operator at the machine (default: the actor)")] = "",
+    timeout: Annotated[float, typer.Option(help="Seconds a mark may take before it is aborted")] = 60.0,
+    camera_image: Annotated[
+        Path | None,
+        typer.Option(help="Real machines: the file the verification camera writes after marking"),
+    ] = None,
+    frame_log: Annotated[
+        Path | None, typer.Option(help="Append every frame exchanged (hex) to this file")
+    ] = None,
+) -> None:
+    """Mark a registered weapon: compose, check, load, read back, mark, read back, read the code, record.
+
+    The marking is recorded (a `marked` event, verified) only when every comparison matched; otherwise
+    nothing is recorded and the command exits 1 naming the stage that failed."""
+    wid = parse_uuid(weapon_id, "weapon_id")
+    log = TrafficLog()
+    name = station or socket.gethostname()
+    try:
+        with transaction() as session, open_machine(machine, tap=log) as conn:
+            if conn.sim is not None:
+                verifier: SimulatedCamera | ImageFileCamera = SimulatedCamera(conn.sim)
+            elif camera_image is not None:
+                verifier = ImageFileCamera(camera_image)
+            else:
+                fail(
+                    "a real machine needs --camera-image to verify the mark",
+                    Exit.USAGE,
+                    {"field": "camera_image"},
+                )
+            outcome = workflow.run(
+                session,
+                weapon_id=wid,
+                machine=conn.machine,
+                verifier=verifier,
+                station=Station(name, operator or actor(), machine, mark_timeout=timeout),
+                profile=profile(),
+                actor=actor(),
+                home_country=settings().node_country,
+            )
+    except BadMachineSpec as exc:
+        fail(str(exc), Exit.USAGE, {"field": "machine"})
+    except MachineError as exc:
+        fail(f"cannot reach the machine: {exc.message}", Exit.CHECK_FAILED, {"field": "machine"})
+    finally:
+        if frame_log is not None:
+            with frame_log.open("a") as fh:
+                fh.writelines(line + "\n" for line in log.lines())
+    data = {
+        "ok": outcome.ok,
+        "stage": outcome.stage,
+        "message": outcome.message,
+        "payload": outcome.payload,
+        "event_id": outcome.event_id,
+        "marking_id": outcome.marking_id,
+        "frames": len(log.entries),
+    }
+    if not outcome.ok:
+        code = Exit.INVALID if outcome.stage == "compose" else Exit.CHECK_FAILED
+        fail(f"mark failed at {outcome.stage}: {outcome.message}", code, {"stage": outcome.stage})
+    emit(
+        data,
+        human=f"[green]{outcome.message}[/] — event {outcome.event_id}, {len(log.entries)} frames logged",
     )

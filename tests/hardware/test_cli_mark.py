@@ -67,3 +67,29 @@ def test_mark_parse_prints_fields_and_names_what_is_wrong(iti: Iti) -> None:
     assert "separators are missing" in bad["error"]["message"]
     lower = iti("mark", "parse", "[)>\\x1e06\\x1dVGLOCK\\x1dSabc\\x1e\\x04", code=3)
     assert "serial 'abc' contains 'a'" in lower.stderr
+
+
+@pytest.mark.parametrize("spec", ["panasonic-sim", "keyence-sim"])
+def test_mark_run_against_a_simulator_records_the_verified_mark(iti: Iti, tmp_path: Path, spec: str) -> None:
+    serial = unique_serial("RN")
+    wid = iti.json(
+        "weapon", "add", "--category", "SA-PIS", "--make", "Glock", "--model", "17", "--calibre", "9x19",
+        "--serial", serial, "--country", "AT", "--year", "2022",
+    )["id"]  # fmt: skip
+    log = tmp_path / "frames.log"
+    out = iti.json("mark", "run", wid, "--machine", spec, "--station", "KE-01", "--frame-log", str(log))
+    assert out["ok"] is True
+    assert out["stage"] == "recorded"
+    assert out["payload"] == f"[)>\x1e06\x1dVGLOCK\x1d1P17\x1dS{serial}\x1d4LAT\x1d23D2022\x1e\x04"
+    assert len(log.read_text().splitlines()) == out["frames"] > 10
+    marked = iti.scalar(
+        f"SELECT count(*) FROM markings WHERE station = 'KE-01' AND verified AND serial = '{serial}'"
+    )
+    assert marked == 1
+
+
+def test_mark_run_refuses_an_unknown_machine(iti: Iti) -> None:
+    bad = iti.json(
+        "mark", "run", "0190c8e2-0000-7000-8000-000000000001", "--machine", "trumpf:/dev/x", code=2
+    )
+    assert bad["error"]["field"] == "machine"
