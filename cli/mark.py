@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import socket
 import sys
@@ -12,7 +13,7 @@ from typing import Annotated
 import typer
 
 from cli.common import Exit, actor, emit, fail, parse_uuid, profile, settings, table, transaction
-from hardware.codes import render, symbols, uii
+from hardware.codes import labels, render, symbols, uii, zpl
 from hardware.codes.errors import CodeError
 from hardware.marking.connect import BadMachineSpec, open_machine
 from hardware.marking.errors import MachineError
@@ -176,3 +177,61 @@ def run_command(
         data,
         human=f"[green]{outcome.message}[/] — event {outcome.event_id}, {len(log.entries)} frames logged",
     )
+
+
+@app.command("labels")
+def labels_command(
+    source: Annotated[
+        Path, typer.Argument(help="CSV with columns data,title[,kind][,lines] (kind qr|code128)")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="SVG sheet to write (page N of several: NAME-N.svg)")
+    ] = None,
+    zpl_out: Annotated[Path | None, typer.Option(help="ZPL file to write")] = None,
+    printer: Annotated[
+        str | None, typer.Option(help="Zebra printer HOST[:PORT] for raw TCP (port 9100)")
+    ] = None,
+) -> None:
+    """Labels for storage racks, cases and paper files: an A4 SVG sheet and/or ZPL for a Zebra printer."""
+    if not (out or zpl_out or printer):
+        fail("give --out, --zpl-out or --printer", Exit.USAGE)
+    lbls = _read_labels(source)
+    written = []
+    if out is not None:
+        pages = labels.sheet_svg(lbls)
+        for n, page in enumerate(pages, start=1):
+            path = out if len(pages) == 1 else out.with_name(f"{out.stem}-{n}{out.suffix}")
+            path.write_text(page)
+            written.append(str(path))
+    data = zpl.labels(lbls)
+    if zpl_out is not None:
+        zpl_out.write_bytes(data)
+        written.append(str(zpl_out))
+    if printer is not None:
+        host, _, port = printer.partition(":")
+        try:
+            zpl.send(data, host=host, port=int(port or 9100))
+        except OSError as exc:
+            fail(f"cannot print to {printer}: {exc}", Exit.CHECK_FAILED, {"field": "printer"})
+    emit(
+        {"labels": len(lbls), "files": written, "printed": printer},
+        human=f"{len(lbls)} labels: {', '.join(written) or printer}",
+    )
+
+
+def _read_labels(source: Path) -> list[labels.Label]:
+    out = []
+    with source.open(newline="", encoding="utf-8") as fh:
+        for n, row in enumerate(csv.DictReader(fh), start=2):
+            try:
+                lbl = labels.Label(
+                    data=row["data"],
+                    title=row.get("title") or row["data"],
+                    kind=symbols.Kind(row.get("kind") or "qr"),
+                    lines=tuple(x for x in (row.get("lines") or "").split("|") if x),
+                )
+                lbl.symbol()  # refuse a label that cannot be encoded before anything is printed
+            except (KeyError, ValueError) as exc:
+                fail(f"{source}:{n}: {exc}", Exit.INVALID, {"line": n})
+            out.append(lbl)
+    return out

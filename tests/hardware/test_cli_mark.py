@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.cli.test_cli import Iti, iti_for
 from tests.factories import unique_serial
-from tests.hardware.decode import decode, decode_png, svg_symbols
+from tests.hardware.decode import decode, decode_png, svg_symbols, zpl_graphics
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,42 @@ def test_mark_run_refuses_an_unknown_machine(iti: Iti) -> None:
         "mark", "run", "0190c8e2-0000-7000-8000-000000000001", "--machine", "trumpf:/dev/x", code=2
     )
     assert bad["error"]["field"] == "machine"
+
+
+def test_mark_labels_writes_a_sheet_and_prints_zpl(iti: Iti, tmp_path: Path) -> None:
+    source = tmp_path / "labels.csv"
+    source.write_text(
+        "data,title,kind,lines\niti:rack:A-01,RACK A-01,qr,Armoury 1|Row A\nCASE-0007,CASE 7,code128,\n"
+    )
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+
+        def accept() -> None:
+            conn, _ = server.accept()
+            with conn:
+                while chunk := conn.recv(65536):
+                    received.extend(chunk)
+
+        t = threading.Thread(target=accept)
+        t.start()
+        port = server.getsockname()[1]
+        iti(
+            "mark",
+            "labels",
+            str(source),
+            "--out",
+            str(tmp_path / "sheet.svg"),
+            "--printer",
+            f"127.0.0.1:{port}",
+        )
+        t.join(10)
+    images = svg_symbols((tmp_path / "sheet.svg").read_text())
+    assert [decode(img) for img in images] == [[("QRCode", b"iti:rack:A-01")], [("Code128", b"CASE-0007")]]
+    assert [decode(img) for img in zpl_graphics(received.decode())] == [
+        [("QRCode", b"iti:rack:A-01")],
+        [("Code128", b"CASE-0007")],
+    ]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("data,title,kind\nA\x1dB,X,code128\n")
+    assert "bad.csv:2" in iti("mark", "labels", str(bad), "--out", str(tmp_path / "b.svg"), code=3).stderr
