@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -247,3 +248,26 @@ def test_directory_document_and_entries_verify_and_detect_tampering() -> None:
         env.verify_entry(swapped)
     with pytest.raises(env.Rejected):
         env.verify_directory({**doc, "entries": [swapped]})
+
+
+def test_documented_test_vector() -> None:
+    """docs/federation.md's example: another implementation must reproduce these exact bytes."""
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    assert env.b64url(env.public_bytes(key)) == "A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg"
+    message = env.sign(
+        key,
+        id=uuid.UUID("01a20fd1-b8d4-739c-ac71-ab124c6df939"),
+        kind="federation.ping",
+        from_country="KE",
+        to_country="UG",
+        body={"note": "connectivity check"},
+        sent_at=NOW,
+        nonce="xI84_HKXQttR8nFYfvungQ",
+    )
+    assert message.key_id == "56475aa75463474c"
+    assert message.signature == (
+        "-FIQBH8MQHZql1qvAOnJdNWSOZdh7-PT_NpDKdFe3w0kgl_MCRWMkeGEwZnfD6K4qKqN0gjuguutx6SFDsx0BA"
+    )
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "federation.md").read_text()
+    assert message.signature in doc
+    assert env.canonical({k: v for k, v in message.raw.items() if k != "signature"}).decode() in doc

@@ -247,3 +247,20 @@ def test_received_messages_cannot_be_changed_in_the_database(
         session.execute(text("UPDATE federation_inbox SET kind = 'x'"))
     with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
         session.execute(text("DELETE FROM federation_inbox"))
+
+
+def test_nothing_is_received_before_the_node_has_an_identity(
+    session: Session, node_settings: Settings
+) -> None:
+    message = envelope.sign(
+        PEER_KEY,
+        id=outbox.new_id(),
+        kind="federation.ping",
+        from_country="UG",
+        to_country="KE",
+        body={},
+        sent_at=utcnow(),
+    )
+    with pytest.raises(envelope.Rejected) as caught:
+        inbox.receive(session, node_settings, message.to_json())
+    assert caught.value.reason == inbox.NOT_INITIALISED
