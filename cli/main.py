@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import audit, data, mark, node, organisations, records, reference, serve, users, weapons
+from cli import audit, data, mark, node, organisations, records, reference, serve, trace, users, weapons
 from cli.common import STATE, actor, emit, engine, handle, settings, transaction
 from registry import migrate
 from registry.errors import RegistryError
@@ -38,6 +38,7 @@ app.add_typer(reference.app, name="ref")
 app.add_typer(organisations.org_app, name="org")
 app.add_typer(organisations.person_app, name="person")
 app.add_typer(users.app, name="user")
+app.add_typer(trace.app, name="trace")
 node.register(app)
 app.add_typer(mark.app, name="mark")
 app.command("import")(data.import_command)

@@ -28,6 +28,11 @@ HOME = "KE"
 
 @pytest.fixture
 def node(session: Session, tmp_path: Path) -> str:
+    return setup_node(session, tmp_path)
+
+
+def setup_node(session: Session, tmp_path: Path) -> str:
+    """This node's identity (KE) and the directory entries of UG and TZ, in the test transaction."""
     settings = dataclasses.replace(
         get_settings(),
         var_dir=tmp_path,
@@ -80,14 +85,16 @@ def complete_input(**overrides: Any) -> TraceRequestInput:
 Inbound = Callable[..., InboundMessage]
 
 
+def inbound_message(kind: str, body: dict[str, Any], *, sender: str = "UG") -> InboundMessage:
+    """A message as the federation inbox hands it to a handler, after verifying it."""
+    return InboundMessage(
+        id=new_id(), kind=kind, from_country=sender, to_country=HOME, sent_at=utcnow(), body=body
+    )
+
+
 @pytest.fixture
 def inbound() -> Inbound:
-    def make(kind: str, body: dict[str, Any], *, sender: str = "UG") -> InboundMessage:
-        return InboundMessage(
-            id=new_id(), kind=kind, from_country=sender, to_country=HOME, sent_at=utcnow(), body=body
-        )
-
-    return make
+    return inbound_message
 
 
 def queued(session: Session, kind: str | None = None) -> list[OutboxMessage]:
