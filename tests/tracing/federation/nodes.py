@@ -4,6 +4,7 @@ database), its own key and var folder, its own uvicorn server on a loopback port
 from __future__ import annotations
 
 import dataclasses
+import functools
 import socket
 import threading
 import time
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
+import orjson
 import uvicorn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -184,3 +187,36 @@ def forget_keys() -> None:
 
 def sign_as(node: Node, **fields: Any) -> envelope.Envelope:
     return envelope.sign(keys.load_node_key(node.settings), **fields)
+
+
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "docs" / "schemas" / "federation-envelope-v1.schema.json"
+
+
+@functools.cache
+def validators() -> dict[str, Any]:
+    schema = orjson.loads(SCHEMA_FILE.read_bytes())
+    out = {"envelope": jsonschema_rs.validator_for(schema)}
+    for name in ("receipt", "directory_entry", "directory"):
+        out[name] = jsonschema_rs.validator_for({"$ref": f"#/$defs/{name}", "$defs": schema["$defs"]})
+    return out
+
+
+def check_schema(name: str, instance: Any) -> None:
+    validators()[name].validate(instance)
+
+
+def check_exchanged_messages(node: Node) -> int:
+    """Every envelope and receipt this node sent or received is valid under the published JSON Schema."""
+    checked = 0
+    with node.sessions() as session:
+        for sent in session.scalars(select(OutboxMessage)):
+            if sent.envelope is not None:
+                check_schema("envelope", orjson.loads(sent.envelope))
+                checked += 1
+            if sent.receipt is not None:
+                check_schema("receipt", sent.receipt)
+        for got in session.scalars(select(InboxMessage)):
+            check_schema("envelope", orjson.loads(got.envelope))
+            check_schema("receipt", got.receipt)
+            checked += 1
+    return checked

@@ -19,7 +19,16 @@ from registry.audit.checker import verify as audit_verify
 from registry.db import make_engine, new_id, utcnow
 from registry.users import service as users
 from tests.conftest import _drop_postgres, _postgres_scratch_url
-from tests.tracing.federation.nodes import Node, calls, forget_keys, introduce, make_node, sign_as
+from tests.tracing.federation.nodes import (
+    Node,
+    calls,
+    check_exchanged_messages,
+    check_schema,
+    forget_keys,
+    introduce,
+    make_node,
+    sign_as,
+)
 from tracing.federation import envelope, outbox, service
 from tracing.federation import repository as repo
 from tracing.federation.models import OutboxStatus
@@ -49,7 +58,12 @@ def new_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NodeFac
     yield factory
     for node in made:
         node.stop()
-        node.engine.dispose()
+    try:
+        exchanged = sum(check_exchanged_messages(node) for node in made)
+        assert exchanged > 0 or len(made) < 2 or request.node.name.startswith("test_our_key")
+    finally:
+        for node in made:
+            node.engine.dispose()
     for url in scratch:
         _drop_postgres(url)
 
@@ -289,6 +303,8 @@ def test_three_nodes_discover_each_other_through_their_public_entries(new_node: 
             if other is me:
                 continue
             entry = httpx.get(other.url + "/api/v1/federation/node", timeout=5).json()
+            check_schema("directory_entry", entry)
+            check_schema("directory", other.entry_document())
             checked = envelope.verify_entry(entry)  # self-signed: proves the node holds the key
             assert checked.key_id == other.key_id()
             with me.tx() as session:
