@@ -65,7 +65,7 @@ def open_machine(spec: str, *, tap: Tap | None = None, sim: SimMachine | None = 
             transport: Transport = SerialTransport(served.address, tap=tap)
             machine = _driver("panasonic", transport, True, spec)
         else:
-            served = serve_tcp(lambda: KeyenceSim(sim), sim)
+            served = serve_tcp(KeyenceSim(sim))
             host, port = served.address.rsplit(":", 1)
             machine = _driver("keyence", TcpTransport(host, int(port), tap=tap), False, spec)
     else:

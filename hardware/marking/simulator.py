@@ -126,13 +126,23 @@ class SimMachine:
         with self._lock:
             self.error = None
 
+    def take_link_drop(self) -> bool:
+        with self._lock:
+            dropped, self.drop_link = self.drop_link, False
+            return dropped
+
 
 class Device(Protocol):
     """A protocol adapter: bytes from the host in, bytes to send back out (b'' when silent)."""
 
-    machine: SimMachine
-
     def feed(self, data: bytes) -> bytes: ...
+
+    @property
+    def split(self) -> bool:
+        """Send replies one byte at a time."""
+
+    def take_link_drop(self) -> bool:
+        """True once after the device decided to drop the link (the cable is pulled)."""
 
 
 def garble(reply: bytes) -> bytes:
@@ -189,8 +199,8 @@ def serve_pty(device: Device) -> Served:
                 return
             reply = device.feed(data)
             if reply:
-                _send(lambda b: os.write(master, b), reply, device.machine.faults.split)
-            if device.machine.drop_link:  # the cable is pulled: the host sees the port fail
+                _send(lambda b: os.write(master, b), reply, device.split)
+            if device.take_link_drop():  # the cable is pulled: the host sees the port fail
                 closed.set()
                 os.close(master)
                 return
@@ -205,12 +215,11 @@ def serve_pty(device: Device) -> Served:
     return Served(os.ttyname(slave), device, stop, [t], [close_master, lambda: os.close(slave)])
 
 
-def serve_tcp(device_factory: Callable[[], Device], machine: SimMachine) -> Served:
+def serve_tcp(device: Device) -> Served:
     """The device on a loopback TCP port (one host at a time, as the machines allow)."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.05)
     stop = threading.Event()
-    device = device_factory()
 
     def handle(conn: socket.socket) -> None:
         conn.settimeout(0.02)
@@ -226,9 +235,8 @@ def serve_tcp(device_factory: Callable[[], Device], machine: SimMachine) -> Serv
                     return
                 reply = device.feed(data)
                 if reply:
-                    _send(conn.sendall, reply, machine.faults.split)
-                if machine.drop_link:
-                    machine.drop_link = False
+                    _send(conn.sendall, reply, device.split)
+                if device.take_link_drop():
                     with contextlib.suppress(OSError):
                         conn.shutdown(socket.SHUT_RDWR)
                     return

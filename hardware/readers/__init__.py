@@ -1,1 +1,2 @@
-"""Code readers: decoding a camera frame or image file (zxing-cpp); scanners come next."""
+"""Code readers: scanners on serial / USB-CDC / TCP (a generic line scanner, Keyence SR, Cognex DataMan
+DMCC), keyboard-wedge input, and decoding a camera frame or image file (zxing-cpp)."""

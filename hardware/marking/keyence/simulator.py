@@ -19,6 +19,13 @@ class KeyenceSim:
     lines: list[bytes] = field(default_factory=list)
     _split: Splitter = field(default_factory=Splitter)
 
+    @property
+    def split(self) -> bool:
+        return self.machine.faults.split
+
+    def take_link_drop(self) -> bool:
+        return self.machine.take_link_drop()
+
     def feed(self, data: bytes) -> bytes:
         return b"".join(self._one(line) for line in self._split.feed(data))
 

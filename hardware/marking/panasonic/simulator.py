@@ -38,6 +38,13 @@ class PanasonicSim:
     frames: list[bytes] = field(default_factory=list)  # every request received, for tests
     _split: Splitter = field(default_factory=Splitter)
 
+    @property
+    def split(self) -> bool:
+        return self.machine.faults.split
+
+    def take_link_drop(self) -> bool:
+        return self.machine.take_link_drop()
+
     def feed(self, data: bytes) -> bytes:
         return b"".join(self._one(frame) for frame in self._split.feed(data))
 

@@ -40,10 +40,10 @@ def build(kind: str, sim: SimMachine) -> Rig:
             SerialTransport(served.address, tap=log), reply_timeout=REPLY_TIMEOUT
         )
     elif kind == "panasonic-tcp":
-        served = serve_tcp(lambda: PanasonicSim(sim, with_checksum=False), sim)
+        served = serve_tcp(PanasonicSim(sim, with_checksum=False))
         machine = PanasonicLP(_tcp(served, log), with_checksum=False, reply_timeout=REPLY_TIMEOUT)
     elif kind == "keyence-tcp":
-        served = serve_tcp(lambda: KeyenceSim(sim), sim)
+        served = serve_tcp(KeyenceSim(sim))
         machine = KeyenceMD(_tcp(served, log), reply_timeout=REPLY_TIMEOUT)
     else:
         served = serve_pty(KeyenceSim(sim))
