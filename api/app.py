@@ -24,6 +24,7 @@ from api.imports.router import router as imports_router
 from api.organisations.router import router as organisations_router
 from api.persons.router import router as persons_router
 from api.reference.router import router as reference_router
+from api.traces.router import router as traces_router
 from api.ui import router as ui
 from api.users.router import router as auth_router
 from api.weapons.router import router as weapons_router
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(reference_router)
     app.include_router(federation_router)
     app.include_router(imports_router)
+    app.include_router(traces_router)
     ui.install(app)
     ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

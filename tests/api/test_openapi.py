@@ -21,7 +21,7 @@ def test_openapi_lists_the_fixed_paths(client: TestClient) -> None:
     for path, methods in FIXED.items():
         assert methods <= set(doc["paths"][path]), path
     search = doc["paths"]["/api/v1/weapons"]["get"]
-    assert "tracing issue" in search["description"]
+    assert "fuzzy=true" in search["description"]  # ranked candidates with score and reason
     assert "application/problem+json" in search["responses"]["422"]["content"]
     assert "application/json" not in search["responses"]["422"]["content"]
 
