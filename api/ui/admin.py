@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.db import DbSession
 from api.ui.forms import form_data, registry_errors
+from api.ui.i18n import _
 from api.ui.session import CSRF_FIELD, check_csrf, page_requires
 from api.ui.templating import render
 from registry.errors import RegistryError
@@ -38,7 +39,7 @@ def _page(
 
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, session: DbSession, who: Admin, done: str = "") -> Response:
-    flash = {"added": "Account added.", "disabled": "Account disabled and its sessions revoked."}.get(
+    flash = {"added": _("Account added."), "disabled": _("Account disabled and its sessions revoked.")}.get(
         done, ""
     )
     return _page(request, session, {}, {}, flash)

@@ -20,6 +20,7 @@ from api.db import Context, DbSession
 from api.errors import ApiError
 from api.imports.router import Runner, _download_name
 from api.imports.uploads import SavedUpload, discard, receive_upload
+from api.ui.i18n import _
 from api.ui.session import CSRF_FIELD, CsrfFailed, page_requires
 from api.ui.templating import render
 from registry.db import new_id
@@ -85,7 +86,9 @@ async def upload(
         return await run_in_threadpool(_page, request, session, who, runner, exc.message, 422)
     except OperationalError:
         discard(saved)
-        busy = "The registry is busy with another import (SQLite allows one writer). Try again in a minute."
+        busy = _(
+            "The registry is busy with another import (SQLite allows one writer). Try again in a minute."
+        )
         return await run_in_threadpool(_page, request, session, who, runner, busy, 503)
     except BaseException:
         discard(saved)

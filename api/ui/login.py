@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.db import Context, DbSession
+from api.ui import i18n
 from api.ui.forms import form_data
+from api.ui.i18n import _
 from api.ui.session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -44,9 +46,9 @@ def login(request: Request, form: Form, ctx: Context) -> Response:
         try:
             user = users.authenticate(session, username=username, password=password)
         except AccountLocked as exc:
-            error, status = f"This account is locked after repeated failed sign-ins: {exc}.", 423
+            error, status = _("This account is locked after repeated failed sign-ins: %(why)s.", why=exc), 423
         except AuthenticationFailed:
-            error = "The user name or password is not right."
+            error = _("The user name or password is not right.")
         else:
             issued = users.issue_token(session, user=user, kind=TokenKind.SESSION, ttl=SESSION_TTL)
             # A session cookie brought to this login (planted or stale) is revoked, not reused.
@@ -68,4 +70,21 @@ def logout(request: Request, form: Form, session: DbSession, ctx: Context) -> Re
         users.revoke_token(session, token)
     response = RedirectResponse("/ui/login", status_code=303)
     clear_session_cookies(response, ctx.settings)
+    return response
+
+
+@router.get("/language")
+def choose_language(ctx: Context, lang: str = i18n.DEFAULT, next: str = "/ui/") -> Response:
+    """Remember the language this browser's user chose (a year), then go back to the page they were on."""
+    response = RedirectResponse(safe_next(next), status_code=303)
+    if lang in i18n.LANGUAGES:
+        response.set_cookie(
+            i18n.LANG_COOKIE,
+            lang,
+            max_age=365 * 24 * 3600,
+            path="/",
+            secure=ctx.settings.cookie_secure,
+            httponly=True,
+            samesite="lax",
+        )
     return response

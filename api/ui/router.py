@@ -16,7 +16,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.ui import admin, audit, dashboard, imports, login, weapons
+from api.ui import admin, audit, dashboard, i18n, imports, login, weapons
+from api.ui.i18n import _
 from api.ui.session import CsrfFailed, LoginRequired, PageForbidden, login_url
 from api.ui.templating import render
 from registry.errors import NotFound, RegistryError, ValidationError
@@ -35,14 +36,20 @@ def _login_required(request: Request, exc: Exception) -> Response:
 
 def _forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageForbidden)
-    detail = f"Your role ({exc.principal.role}) does not allow this page: it needs {exc.permission.value}."
-    ctx = {"title": "Not allowed", "detail": detail}
+    detail = _(
+        "Your role (%(role)s) does not allow this page: it needs %(permission)s.",
+        role=i18n.label(exc.principal.role),
+        permission=exc.permission.value,
+    )
+    ctx = {"title": _("Not allowed"), "detail": detail}
     return render(request, "error.html", ctx, status_code=403, principal=exc.principal)
 
 
 def _csrf_failed(request: Request, exc: Exception) -> Response:
-    detail = "The form had expired or did not come from this site. Nothing was recorded: open the page again."
-    return render(request, "error.html", {"title": "Form refused", "detail": detail}, status_code=403)
+    detail = _(
+        "The form had expired or did not come from this site. Nothing was recorded: open the page again."
+    )
+    return render(request, "error.html", {"title": _("Form refused"), "detail": detail}, status_code=403)
 
 
 def _html_or(original: Handler) -> Handler:
@@ -53,9 +60,11 @@ def _html_or(original: Handler) -> Handler:
             result = original(request, exc)
             return await result if isinstance(result, Awaitable) else result
         if isinstance(exc, NotFound):
-            return render(request, "error.html", {"title": "Not found", "detail": str(exc)}, status_code=404)
+            return render(
+                request, "error.html", {"title": _("Not found"), "detail": str(exc)}, status_code=404
+            )
         if isinstance(exc, StarletteHTTPException):
-            title = "Not found" if exc.status_code == 404 else "Request refused"
+            title = _("Not found") if exc.status_code == 404 else _("Request refused")
             return render(
                 request,
                 "error.html",
@@ -64,17 +73,18 @@ def _html_or(original: Handler) -> Handler:
             )
         if isinstance(exc, RequestValidationError):
             fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
-            detail = f"The address is not valid ({fields})."
+            detail = _("The address is not valid (%(fields)s).", fields=fields)
             return render(
-                request, "error.html", {"title": "Invalid request", "detail": detail}, status_code=422
+                request, "error.html", {"title": _("Invalid request"), "detail": detail}, status_code=422
             )
         status = 422 if isinstance(exc, ValidationError) else 409
-        return render(request, "error.html", {"title": "Not done", "detail": str(exc)}, status_code=status)
+        return render(request, "error.html", {"title": _("Not done"), "detail": str(exc)}, status_code=status)
 
     return handler
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(i18n.LanguageMiddleware)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")
     for module in (login, dashboard, weapons, imports, audit, admin):
         app.include_router(module.router)

@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.ui import i18n
+from api.ui.i18n import N_
 from api.ui.session import CSRF_FIELD, csrf_token
 from registry.users.roles import Permission, has_permission
 from registry.users.service import Principal
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+    )
+)
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+    # Raw lookups: with newstyle gettext, Jinja itself fills in %(name)s, escaping the values.
+    gettext=lambda message: i18n.translations(i18n.current()).gettext(message),
+    ngettext=lambda singular, plural, n: i18n.translations(i18n.current()).ngettext(singular, plural, n),
+    newstyle=True,
+)
 
 # The menu: (label, path, permission needed; None = everyone signed in). Order is the officer's day.
 MENU: tuple[tuple[str, str, Permission | None], ...] = (
-    ("Dashboard", "/ui/", None),
-    ("Weapons", "/ui/weapons", Permission.WEAPON_READ),
-    ("Register", "/ui/weapons/new", Permission.WEAPON_WRITE),
-    ("Imports", "/ui/imports", Permission.IMPORT),
-    ("Audit", "/ui/audit", Permission.AUDIT_READ),
-    ("Users", "/ui/admin/users", Permission.USER_ADMIN),
+    (N_("Dashboard"), "/ui/", None),
+    (N_("Weapons"), "/ui/weapons", Permission.WEAPON_READ),
+    (N_("Register"), "/ui/weapons/new", Permission.WEAPON_WRITE),
+    (N_("Imports"), "/ui/imports", Permission.IMPORT),
+    (N_("Audit"), "/ui/audit", Permission.AUDIT_READ),
+    (N_("Users"), "/ui/admin/users", Permission.USER_ADMIN),
 )
 
 
@@ -31,25 +45,15 @@ def menu_for(principal: Principal | None) -> list[tuple[str, str]]:
     if principal is None:
         return []
     return [
-        (label, path) for label, path, perm in MENU if perm is None or has_permission(principal.role, perm)
+        (i18n.gettext(label), path)
+        for label, path, perm in MENU
+        if perm is None or has_permission(principal.role, perm)
     ]
 
 
-def _when(value: datetime | date | None) -> str:
-    """Times are stored in UTC and shown in UTC, with the zone named, so officers in different states agree."""
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    return value.isoformat()
-
-
-def _label(code: str | None) -> str:
-    return (code or "").replace("_", " ")
-
-
-templates.env.filters["when"] = _when
-templates.env.filters["label"] = _label
+templates.env.filters["when"] = i18n.when
+templates.env.filters["label"] = i18n.label
+templates.env.filters["num"] = i18n.number
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
 
 
@@ -62,7 +66,11 @@ def render(
     principal: Principal | None = None,
 ) -> HTMLResponse:
     principal = principal or getattr(request.state, "principal", None)
+    lang = i18n.current()  # set for the request by i18n.LanguageMiddleware
     page: dict[str, Any] = {
+        "lang": lang,
+        "rtl": lang in i18n.RTL,
+        "languages": i18n.LANGUAGES,
         "user": principal,
         "menu": menu_for(principal),
         "csrf": csrf_token(request),
@@ -70,7 +78,8 @@ def render(
         "can": (lambda perm: principal is not None and has_permission(principal.role, Permission(perm))),
     }
     page.update(context or {})
-    response = templates.TemplateResponse(request, name, page, status_code=status_code)
+    response = templates.TemplateResponse(request, name, page, status_code=status_code)  # rendered here
+    response.headers["Content-Language"] = lang
     # Pages show registry records: never kept by shared caches or the browser's back-forward cache.
     response.headers["Cache-Control"] = "no-store"
     return response

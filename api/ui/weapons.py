@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.db import Context, DbSession
 from api.ui import qr
 from api.ui.forms import form_data, model_errors, nest, registry_errors
+from api.ui.i18n import _
 from api.ui.session import CSRF_FIELD, check_csrf, page_requires
 from api.ui.templating import render
 from api.weapons.schemas import EventFields, EventIn, WeaponIn
@@ -87,7 +88,9 @@ def search(
             note = exc.message
         else:
             results = [(w, s, c) for c, w, s in matcher.with_records(session, found)]
-            note = "Ranked candidates: confusable characters (0/O, 1/I, 5/S …), ? and one swapped pair tolerated."
+            note = _(
+                "Ranked candidates: confusable characters (0/O, 1/I, 5/S …), ? and one swapped pair tolerated."
+            )
     elif serial:
         results = weapons.find_by_mark(
             session, serial, make=make or None, status=status or None, category=category or None
@@ -206,7 +209,7 @@ def show(
         "orgs": _org_names(session, events),
         "qr_svg": qr.svg(record_url),
         "record_url": record_url,
-        "flash": {"registered": "Weapon registered.", "event": "Event recorded."}.get(done, ""),
+        "flash": {"registered": _("Weapon registered."), "event": _("Event recorded.")}.get(done, ""),
         "warnings": [c for c in w.split(",") if c][:20],
     }
     return render(request, "weapons/show.html", ctx)

@@ -152,7 +152,7 @@ def test_register_then_record_an_export_shows_both_on_the_timeline(sign_in: Sign
     timeline = page[page.index('data-testid="timeline"') :]
     assert timeline.index('data-type="exported"') < timeline.index('data-type="imported"')  # newest first
     assert "EL-99" in timeline
-    assert 'data-testid="status">exported<' in page
+    assert 'data-status="exported"' in page
 
 
 def test_an_invalid_registration_shows_the_error_by_its_field_and_keeps_the_input(
@@ -292,3 +292,19 @@ def test_a_browser_session_opens_no_api_route(sign_in: SignIn) -> None:
     token = client.cookies.get("iti_session")
     assert client.get("/api/v1/weapons").status_code == 401  # the cookie alone: no CSRF-able API
     assert client.get("/api/v1/weapons", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_the_language_follows_the_browser_then_the_users_choice(sign_in: SignIn) -> None:
+    client = sign_in("record_officer")
+    page = client.get("/ui/", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
+    assert '<html lang="ru" dir="ltr">' in page.text
+    assert page.headers["content-language"] == "ru"
+    r = client.get("/ui/language", params={"lang": "ar", "next": "/ui/weapons"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/ui/weapons"
+    page = client.get("/ui/weapons", headers={"Accept-Language": "ru"})  # the choice beats the browser
+    assert '<html lang="ar" dir="rtl">' in page.text
+    assert (
+        client.get("/ui/language", params={"lang": "xx", "next": "https://evil.example"}).headers["location"]
+        == "/ui/"
+    )

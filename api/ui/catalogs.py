@@ -1,0 +1,116 @@
+"""The UI's message catalogs: which messages exist, and keeping the six languages' `.po` files in step.
+
+`python -m api.ui.catalogs` extracts every message of the templates and UI code (Babel's extractors), adds the
+words of every code list the UI shows (statuses, event types, marking kinds, roles …), and merges them into
+`locale/<lang>/messages.po`, keeping existing translations and marking new messages untranslated. A test
+fails while any message lacks a translation in any language.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+from api.ui.i18n import DEFAULT, LANGUAGES, catalog_path
+from registry.codes import (
+    EventType,
+    FrameMaterial,
+    IllicitGround,
+    MarkCondition,
+    MarkingKind,
+    MarkingMethod,
+    Status,
+)
+from registry.imports.jobs_models import JobStatus
+from registry.users.roles import Role
+
+UI_DIR = Path(__file__).parent
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+COMPONENTS = ("frame", "receiver", "barrel", "slide", "cylinder", "bolt", "upper receiver", "lower receiver")
+CODE_LISTS: tuple[type[StrEnum], ...] = (
+    Status,
+    EventType,
+    MarkingKind,
+    MarkingMethod,
+    FrameMaterial,
+    MarkCondition,
+    IllicitGround,
+    Role,
+    JobStatus,
+)
+
+
+def code_words() -> set[str]:
+    """What the `label` filter looks up: each code with underscores as spaces."""
+    words = {member.value.replace("_", " ") for enum in CODE_LISTS for member in enum}
+    return words | set(COMPONENTS)
+
+
+def extracted() -> dict[str | tuple[str, str], set[str]]:
+    """Message id (or singular, plural) -> where it is used."""
+    out: dict[str | tuple[str, str], set[str]] = {}
+    skip = {Path(__file__).name}
+    found = extract_from_dir(UI_DIR, METHODS, OPTIONS, keywords=KEYWORDS, strip_comment_tags=True)
+    for filename, lineno, message, _comments, _context in found:
+        if Path(filename).name in skip:
+            continue
+        key = message if isinstance(message, str) else (message[0], message[1])
+        out.setdefault(key, set()).add(f"{filename}:{lineno}")
+    for word in code_words():
+        out.setdefault(word, set()).add("code list")
+    return out
+
+
+def load(lang: str) -> Catalog:
+    path = catalog_path(lang)
+    if not path.exists():
+        return Catalog(locale=lang, project="iti-registry", domain="messages")
+    with path.open("rb") as f:
+        return read_po(f, locale=lang)
+
+
+def untranslated(catalog: Catalog) -> list[str]:
+    """Message ids of `catalog` with an empty translation (any plural form empty counts)."""
+    out = []
+    for m in catalog:
+        if not m.id:
+            continue
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        if not all(strings):
+            out.append(m.id if isinstance(m.id, str) else m.id[0])
+    return out
+
+
+def update(langs: Iterable[str] = LANGUAGES) -> dict[str, int]:
+    """Merge the extracted messages into each language's catalog; return how many lack a translation."""
+    messages = extracted()
+    missing: dict[str, int] = {}
+    for lang in langs:
+        if lang == DEFAULT:
+            continue
+        old = load(lang)
+        new = Catalog(locale=lang, project="iti-registry", domain="messages", fuzzy=False)
+        for key, places in sorted(messages.items(), key=lambda kv: str(kv[0])):
+            have = old.get(key[0] if isinstance(key, tuple) else key)
+            empty: str | tuple[str, ...] = ("",) * new.num_plurals if isinstance(key, tuple) else ""
+            string = have.string if have is not None else empty
+            new.add(key, string, locations=[(p, None) for p in sorted(places)][:3])
+        path = catalog_path(lang)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            write_po(f, new, width=110, sort_output=True, include_lineno=False)
+        missing[lang] = len(untranslated(new))
+    return missing
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's tool
+    for lang, n in update().items():
+        print(f"{lang}: {n} messages to translate", file=sys.stderr)  # noqa: T201
