@@ -4,12 +4,15 @@ helpers that play the other states' messages as the federation inbox would hand 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -97,9 +100,29 @@ def inbound() -> Inbound:
     return inbound_message
 
 
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "docs" / "schemas" / "trace-messages-v1.schema.json"
+
+
+@functools.cache
+def _validator(kind: str) -> Any:
+    schema = orjson.loads(SCHEMA_FILE.read_bytes())
+    return jsonschema_rs.validator_for(
+        {"$ref": f"#/$defs/{kind.removeprefix('trace.')}", "$defs": schema["$defs"]}
+    )
+
+
+def check_trace_body(kind: str, body: dict[str, Any]) -> None:
+    """A trace message body is valid under the published JSON Schema (docs/schemas)."""
+    _validator(kind).validate(body)
+
+
 def queued(session: Session, kind: str | None = None) -> list[OutboxMessage]:
+    """Messages in the outbox, oldest first; every trace body among them is checked against the schema."""
     stmt = select(OutboxMessage).order_by(OutboxMessage.created_at, OutboxMessage.id)
     rows = list(session.execute(stmt).scalars())
+    for r in rows:
+        if r.kind.startswith("trace."):
+            check_trace_body(r.kind, r.body)
     return [r for r in rows if kind is None or r.kind == kind]
 
 

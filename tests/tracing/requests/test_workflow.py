@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+import jsonschema_rs
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from registry.db import utcnow
 from registry.errors import ValidationError
 from registry.history.inputs import EventInput
 from tests.factories import manufacture_marking, record, register_weapon
-from tests.tracing.requests.conftest import Inbound, complete_input, queued, request_body
+from tests.tracing.requests.conftest import Inbound, check_trace_body, complete_input, queued, request_body
 from tracing.requests import service as traces
 from tracing.requests.errors import (
     AttachmentRejected,
@@ -334,3 +335,24 @@ def test_every_write_is_in_the_audit_log(session: Session, node: str, inbound: I
     report = audit_verify(session)
     assert report.problems == []
     assert report.records > 0
+
+
+def test_the_published_schema_refuses_what_the_workflow_would_refuse() -> None:
+    """The schema the queued bodies are checked against (see `queued`) is not vacuous."""
+    rid = str(uuid.uuid4())
+    check_trace_body("trace.response", {"schema": "iti-trace/1", "request_id": rid, "outcome": "refused",
+                                        "grounds": ["national_security"], "reason": "r"})  # fmt: skip
+    for bad in (
+        {"schema": "iti-trace/1", "request_id": rid, "outcome": "refused", "reason": "r"},
+        {
+            "schema": "iti-trace/1",
+            "request_id": rid,
+            "outcome": "refused",
+            "grounds": ["too_busy"],
+            "reason": "r",
+        },
+        {"schema": "iti-trace/1", "request_id": rid, "outcome": "answered"},
+        {"schema": "iti-trace/2", "request_id": rid, "outcome": "delayed"},
+    ):
+        with pytest.raises(jsonschema_rs.ValidationError):
+            check_trace_body("trace.response", bad)
