@@ -6,10 +6,12 @@ import csv
 import re
 import socket
 import sys
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 
 from cli.common import Exit, actor, emit, fail, parse_uuid, profile, settings, table, transaction
@@ -20,7 +22,8 @@ from hardware.marking.errors import MachineError
 from hardware.marking.job import JobRefused
 from hardware.marking.transport import TrafficLog
 from hardware.readers.image import ImageFileCamera
-from hardware.stations import workflow
+from hardware.readers.scanners import open_reader
+from hardware.stations import stocktake, workflow
 from hardware.stations.camera import SimulatedCamera
 from hardware.stations.compose import compose_for
 from hardware.stations.workflow import Station
@@ -235,3 +238,73 @@ def _read_labels(source: Path) -> list[labels.Label]:
                 fail(f"{source}:{n}: {exc}", Exit.INVALID, {"line": n})
             out.append(lbl)
     return out
+
+
+@app.command("stocktake")
+def stocktake_command(
+    location: Annotated[str, typer.Argument(help="The storage site, as the registry records it")],
+    scans: Annotated[
+        Path | None, typer.Option(help="File with one scan per line, bytes as read; '-' for a keyboard wedge")
+    ] = None,
+    reader: Annotated[
+        str | None, typer.Option(help="line:/dev/ttyACM0 | keyence-sr:tcp://HOST:PORT | dmcc:tcp://HOST:23")
+    ] = None,
+    idle: Annotated[
+        float, typer.Option(help="With --reader: stop after this many seconds without a read")
+    ] = 10.0,
+    out: Annotated[Path | None, typer.Option(help="Write the report as JSON")] = None,
+) -> None:
+    """Count an armoury: weapons found where the registry says, missing, placed elsewhere, or unknown.
+
+    Exits 1 when anything is missing, elsewhere or unknown."""
+    if (scans is None) == (reader is None):
+        fail("give either --scans FILE (or -) or --reader SPEC", Exit.USAGE)
+    lines = _collect(scans, reader, idle)
+    with transaction() as session:
+        result = stocktake.count(session, location=location, scans=lines)
+    report = _report(result)
+    if out is not None:
+        out.write_bytes(orjson.dumps(report, default=str, option=orjson.OPT_INDENT_2))
+    human = [
+        f"{location}: expected {result.expected}, found {len(result.found)}, missing {len(result.missing)}, "
+        f"elsewhere {len(result.elsewhere)}, unknown {len(result.unknown)}"
+    ]
+    human += [f"  missing   {s.make} {s.model or ''} {s.serial} ({s.weapon_id})" for s in result.missing]
+    human += [f"  elsewhere {s.make} {s.serial}: registry says {s.location or '—'}" for s in result.elsewhere]
+    human += [f"  unknown   {uii.show(u.scan)}: {u.reason}" for u in result.unknown]
+    emit(report, human="\n".join(human))
+    if not result.clean:
+        raise typer.Exit(Exit.CHECK_FAILED)
+
+
+def _collect(scans: Path | None, reader: str | None, idle: float) -> list[str]:
+    if scans is not None:
+        raw = sys.stdin.buffer.read() if str(scans) == "-" else scans.read_bytes()
+        # Split bytes on LF only: str.splitlines would also cut at GS and RS, the payload's own separators.
+        return [line.rstrip(b"\r").decode("latin-1") for line in raw.split(b"\n")]
+    try:
+        rdr = open_reader(reader or "")
+    except (ValueError, MachineError) as exc:
+        fail(str(exc), Exit.USAGE, {"field": "reader"})
+    out = []
+    try:
+        while (code := rdr.read(idle)) is not None:
+            out.append(code)
+    except MachineError as exc:
+        fail(f"reader failed after {len(out)} reads: {exc.message}", Exit.CHECK_FAILED, {"field": "reader"})
+    finally:
+        rdr.close()
+    return out
+
+
+def _report(result: stocktake.Stocktake) -> dict[str, object]:
+    return {
+        "location": result.location,
+        "expected": result.expected,
+        "found": [asdict(s) for s in result.found],
+        "missing": [asdict(s) for s in result.missing],
+        "elsewhere": [asdict(s) for s in result.elsewhere],
+        "unknown": [asdict(u) for u in result.unknown],
+        "repeated": result.repeated,
+        "clean": result.clean,
+    }

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from hardware.marking.errors import FrameError, Refused, Timeout
-from hardware.marking.transport import Transport
+from hardware.marking.transport import SerialTransport, TcpTransport, Transport
 
 
 @runtime_checkable
@@ -106,3 +107,22 @@ class DataManDMCC:
 
     def close(self) -> None:
         self._t.close()
+
+
+def open_reader(spec: str) -> CodeReader:
+    """`line:/dev/ttyACM0` (or line:tcp://HOST:PORT), `keyence-sr:tcp://HOST:PORT`, `dmcc:tcp://HOST:23`,
+    each also on a serial port path."""
+    kind, sep, target = spec.partition(":")
+    kinds = {"line": LineScanner, "keyence-sr": KeyenceSR, "dmcc": DataManDMCC}
+    if kind not in kinds or not sep or not target:
+        raise ValueError(
+            f"reader {spec!r} is not one of line:PORT, keyence-sr:tcp://HOST:PORT, dmcc:tcp://HOST:PORT"
+        )
+    if target.startswith("tcp://"):
+        parts = urlsplit(target)
+        if not parts.hostname or not parts.port:
+            raise ValueError(f"{target!r}: give tcp://HOST:PORT")
+        transport: Transport = TcpTransport(parts.hostname, parts.port)
+    else:
+        transport = SerialTransport(target)
+    return kinds[kind](transport, name=spec)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections import deque
 from pathlib import Path
 
 import pytest
 
+from hardware.marking.simulator import serve_tcp
+from hardware.readers.simulator import TriggeredReaderSim
+from hardware.readers.wedge import flatten
 from tests.cli.test_cli import Iti, iti_for
 from tests.factories import unique_serial
 from tests.hardware.decode import decode, decode_png, svg_symbols, zpl_graphics
@@ -134,3 +138,41 @@ def test_mark_labels_writes_a_sheet_and_prints_zpl(iti: Iti, tmp_path: Path) -> 
     bad = tmp_path / "bad.csv"
     bad.write_text("data,title,kind\nA\x1dB,X,code128\n")
     assert "bad.csv:2" in iti("mark", "labels", str(bad), "--out", str(tmp_path / "b.svg"), code=3).stderr
+
+
+def _add_at(iti: Iti, location: str) -> dict[str, str]:
+    serial = unique_serial("SK")
+    wid = iti.json(
+        "weapon", "add", "--category", "SA-PIS", "--make", "Glock", "--model", "17", "--calibre", "9x19",
+        "--serial", serial, "--country", "AT", "--year", "2020", "--location", location,
+    )["id"]  # fmt: skip
+    return {
+        "id": wid,
+        "serial": serial,
+        "payload": f"[)>\x1e06\x1dVGLOCK\x1d1P17\x1dS{serial}\x1d4LAT\x1d23D2020\x1e\x04",
+    }
+
+
+def test_mark_stocktake_from_a_scan_file_and_from_a_reader(iti: Iti, tmp_path: Path) -> None:
+    site = f"Armoury {unique_serial('')}"
+    a, b = _add_at(iti, site), _add_at(iti, site)
+    scans = tmp_path / "scans.txt"
+    scans.write_bytes((a["payload"] + "\n" + "[)>06VGLOCKSZZZ\n").encode("latin-1"))
+    report = iti.json(
+        "mark", "stocktake", site, "--scans", str(scans), "--out", str(tmp_path / "r.json"), code=1
+    )
+    assert [s["serial"] for s in report["found"]] == [a["serial"]]
+    assert [s["serial"] for s in report["missing"]] == [b["serial"]]
+    assert [u["scan"] for u in report["unknown"]] == ["[)>06VGLOCKSZZZ"]
+    assert (tmp_path / "r.json").exists()
+
+    sim = TriggeredReaderSim("keyence-sr", deque([a["payload"], flatten(b["payload"])]))
+    served = serve_tcp(sim)
+    try:
+        clean = iti.json(
+            "mark", "stocktake", site, "--reader", f"keyence-sr:tcp://{served.address}", "--idle", "0.3"
+        )
+    finally:
+        served.stop()
+    assert clean["clean"] is True
+    assert sorted(s["serial"] for s in clean["found"]) == sorted([a["serial"], b["serial"]])
