@@ -1,0 +1,1 @@
+"""Encrypted, verified backups of the whole registry database (`iti backup`, `iti restore`)."""
