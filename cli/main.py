@@ -11,7 +11,20 @@ from typing import Annotated
 
 import typer
 
-from cli import audit, data, mark, node, organisations, records, reference, serve, trace, users, weapons
+from cli import (
+    audit,
+    backup,
+    data,
+    mark,
+    node,
+    organisations,
+    records,
+    reference,
+    serve,
+    trace,
+    users,
+    weapons,
+)
 from cli.common import STATE, actor, emit, engine, handle, settings, transaction
 from registry import migrate
 from registry.errors import RegistryError
@@ -40,6 +53,7 @@ app.add_typer(organisations.person_app, name="person")
 app.add_typer(users.app, name="user")
 app.add_typer(trace.app, name="trace")
 node.register(app)
+backup.register(app)
 app.add_typer(mark.app, name="mark")
 app.command("import")(data.import_command)
 app.command("export")(data.export_command)
