@@ -80,12 +80,14 @@ STATUS_BY_REASON = {
     envelope.REPLAYED_NONCE: 409,
     envelope.ID_REUSED: 409,
     inbox.NOT_INITIALISED: 503,
+    inbox.REFUSED_BY_HANDLER: 422,
 }
 TITLES = {
     400: "Message refused",
     401: "Message not authenticated",
     409: "Message seen before",
     413: "Message too large",
+    422: "Message refused by this node's records",
     503: "Node not ready",
 }
 

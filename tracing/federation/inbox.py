@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from registry.audit import service as audit
 from registry.config import Settings
 from registry.db import utcnow
+from registry.errors import RegistryError
 from tracing.federation import envelope, keys
 from tracing.federation import repository as repo
 from tracing.federation.errors import MessageNotFound
@@ -76,6 +77,7 @@ def registered_kinds() -> tuple[str, ...]:
 
 UNSUPPORTED_KIND = "unsupported_kind"
 NOT_INITIALISED = "node_not_initialised"
+REFUSED_BY_HANDLER = "refused_by_handler"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +183,14 @@ def receive(session: Session, settings: Settings, data: bytes, *, now: datetime 
         records=[audit.snapshot_obj(row)],
         info={"kind": message.kind, "from_country": message.from_country, "key_id": message.key_id},
     )
-    fn(session, as_inbound(row, message.body))
+    try:
+        fn(session, as_inbound(row, message.body))
+    except RegistryError as exc:
+        # The content is wrong for this node's records (e.g. an answer to an unknown request): a refusal no
+        # retry can fix. Raising rolls back the stored message with whatever the handler wrote.
+        refused = envelope.Rejected(REFUSED_BY_HANDLER, f"{exc.code}: {exc.message}", field=exc.field)
+        _log_rejection(refused, data)
+        raise refused from None
     log.info(
         "federation.inbox.accepted id=%s kind=%s from=%s", message.id, message.kind, message.from_country
     )

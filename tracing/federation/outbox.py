@@ -286,11 +286,14 @@ def _receipt(attempt: Attempt, outcome: Outcome) -> tuple[envelope.Receipt | Non
     body = outcome.body if isinstance(outcome.body, dict) else {}
     duplicate = outcome.status == 409 and body.get("code") == envelope.DUPLICATE
     if outcome.status != 202 and not duplicate:
-        detail = body.get("detail") or outcome.error or ""
-        code = body.get("code")
-        return None, f"HTTP {outcome.status}" + (f" {code}" if code else "") + (
-            f": {detail}" if detail else ""
-        )
+        parts = [f"HTTP {outcome.status}"]
+        if body.get("code"):
+            parts.append(f" {body['code']}")
+        if body.get("detail") or outcome.error:
+            parts.append(f": {body.get('detail') or outcome.error}")
+        if body.get("field"):
+            parts.append(f" (field {body['field']})")
+        return None, "".join(parts)
     try:
         receipt = envelope.verify_receipt(
             body.get("receipt"),

@@ -25,6 +25,7 @@ from api.app import create_app
 from registry import migrate
 from registry.config import Settings, get_settings
 from registry.db import make_engine, make_sessionmaker
+from registry.errors import ValidationError
 from tracing.federation import envelope, inbox, keys, outbox, service
 from tracing.federation.models import InboxMessage, OutboxMessage
 from tracing.federation.transport import deliver_now
@@ -53,6 +54,17 @@ def _echo(session: Session, message: inbox.InboundMessage) -> None:
 def _reply(session: Session, message: inbox.InboundMessage) -> None:
     with _CALLS_LOCK:
         CALLS.append((message.to_country, message.id, message.kind))
+
+
+@inbox.handler("test.refuse")
+def _refuse(session: Session, message: inbox.InboundMessage) -> None:
+    """Writes, then refuses: the refusal must roll the writes back with the stored message."""
+    with _CALLS_LOCK:
+        CALLS.append((message.to_country, message.id, message.kind))
+    outbox.enqueue(
+        session, to_country=message.from_country, kind="test.reply", body={}, in_reply_to=message.id
+    )
+    raise ValidationError("no such trace request", field="request_id")
 
 
 def calls(country: str, message_id: uuid.UUID) -> int:

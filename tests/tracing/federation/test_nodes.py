@@ -282,6 +282,21 @@ def test_a_refusal_by_the_receiver_marks_the_message_failed_and_an_officer_can_r
     assert b.inbox_count(mid) == 0
 
 
+def test_a_handler_refusal_is_permanent_and_rolls_back_what_the_handler_wrote(
+    pair: tuple[Node, Node],
+) -> None:
+    a, b = pair
+    mid = a.send(b, {"request_id": "nope"}, kind="test.refuse")
+    assert a.deliver().failed == [mid]
+    row = a.outbox_row(mid)
+    assert "422 refused_by_handler" in (row.last_error or "")
+    assert "request_id" in (row.last_error or "")
+    assert calls("UG", mid) == 1  # called once, then rolled back
+    assert b.inbox_count(mid) == 0
+    with b.sessions() as session:
+        assert outbox.list_outbox(session) == []
+
+
 def test_our_key_not_yet_in_their_directory_is_retried_not_dropped(new_node: NodeFactory) -> None:
     a, b = new_node("KE"), new_node("UG")
     # A knows B, B does not know A yet.
