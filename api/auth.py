@@ -126,12 +126,14 @@ async def current_principal(
     cache = principal_cache(request.app)
     key = _digest(kind, secret)
     if (principal := cache.get(key)) is not None:
+        request.state.principal = principal  # for read-your-writes routing (api/db.py)
         return principal
     found = await run_in_threadpool(_look_up, ctx, kind, secret)
     if found is None:
         raise Unauthenticated(refused)
     principal, expires_at = found
     cache.put(key, principal, expires_at)
+    request.state.principal = principal
     return principal
 
 

@@ -28,6 +28,11 @@ class Settings:
     # Browser session cookies carry `Secure` (sent over HTTPS only; browsers also send them to loopback).
     # Turn off only behind a TLS-terminating proxy that talks plain HTTP to browsers — never in production.
     cookie_secure: bool = True
+    # Streaming replicas that may answer reads (registry/db_routing.py); a replica further behind than
+    # replica_max_lag_seconds is skipped, and health is probed at most every replica_check_seconds.
+    database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = 10.0
+    replica_check_seconds: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -44,6 +49,11 @@ def _from_env() -> Settings:
         max_upload_bytes=int(os.environ.get("ITI_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
         import_keep_days=int(os.environ.get("ITI_IMPORT_KEEP_DAYS", "30")),
         cookie_secure=os.environ.get("ITI_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
+        database_replica_urls=tuple(
+            u.strip() for u in os.environ.get("ITI_DATABASE_REPLICA_URLS", "").split(",") if u.strip()
+        ),
+        replica_max_lag_seconds=float(os.environ.get("ITI_REPLICA_MAX_LAG_SECONDS", "10")),
+        replica_check_seconds=float(os.environ.get("ITI_REPLICA_CHECK_SECONDS", "1")),
     )
 
 

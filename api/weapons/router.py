@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from api.auth import require
-from api.db import AppContext, Context, DbSession
+from api.db import AppContext, Context, DbSession, ReadSession
 from api.errors import problem_responses
 from api.weapons.schemas import (
     CandidateOut,
@@ -124,7 +124,7 @@ def register_weapon(
 )
 def search_weapons(
     request: Request,
-    session: DbSession,
+    session: ReadSession,
     who: Reader,
     serial: Annotated[str | None, Query(max_length=300, description="Serial or mark text")] = None,
     fuzzy: Annotated[bool, Query(description=FUZZY_DESCRIPTION)] = False,
@@ -191,7 +191,7 @@ def _match(c: matcher.Candidate) -> dict[str, object]:
     summary="A weapon: its facts, current state and marks",
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_weapon(weapon_id: uuid.UUID, session: DbSession, who: Reader) -> WeaponDocument:
+def get_weapon(weapon_id: uuid.UUID, session: ReadSession, who: Reader) -> WeaponDocument:
     w, s = weapons.get(session, weapon_id)
     marks = weapon_repo.markings_of(session, weapon_id)
     return WeaponDocument(**WeaponOut.of(w, s).model_dump(), markings=[MarkingOut.of(m) for m in marks])
@@ -278,7 +278,7 @@ def _recorded(session: Session, rec: history.Recorded) -> RecordedEvent:
     summary="The whole history of a weapon, oldest first, with amendments shown where they apply",
     responses=problem_responses(401, 403, 404, 422),
 )
-def weapon_history(weapon_id: uuid.UUID, session: DbSession, who: Reader) -> History:
+def weapon_history(weapon_id: uuid.UUID, session: ReadSession, who: Reader) -> History:
     events = history.history(session, weapon_id)
     changes = history.effective_changes(events)
     return History(weapon_id=weapon_id, events=[EventOut.of(e, changes.get(str(e.id))) for e in events])
