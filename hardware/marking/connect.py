@@ -49,25 +49,29 @@ def _transport(target: str, tap: Tap | None) -> tuple[Transport, bool]:
     return SerialTransport(path, baudrate=baud, tap=tap), True
 
 
-def _driver(vendor: str, transport: Transport, serial: bool, name: str) -> MarkingMachine:
+def _driver(
+    vendor: str, transport: Transport, serial: bool, name: str, reply_timeout: float
+) -> MarkingMachine:
     if vendor == "panasonic":
-        return PanasonicLP(transport, with_checksum=serial, name=name)
-    return KeyenceMD(transport, name=name)
+        return PanasonicLP(transport, with_checksum=serial, name=name, reply_timeout=reply_timeout)
+    return KeyenceMD(transport, name=name, reply_timeout=reply_timeout)
 
 
 @contextlib.contextmanager
-def open_machine(spec: str, *, tap: Tap | None = None, sim: SimMachine | None = None) -> Iterator[Connected]:
+def open_machine(
+    spec: str, *, tap: Tap | None = None, sim: SimMachine | None = None, reply_timeout: float = 1.0
+) -> Iterator[Connected]:
     served: Served | None = None
     if spec in ("panasonic-sim", "keyence-sim"):
         sim = sim or SimMachine()
         if spec == "panasonic-sim":
             served = serve_pty(PanasonicSim(sim))
             transport: Transport = SerialTransport(served.address, tap=tap)
-            machine = _driver("panasonic", transport, True, spec)
+            machine = _driver("panasonic", transport, True, spec, reply_timeout)
         else:
             served = serve_tcp(KeyenceSim(sim))
             host, port = served.address.rsplit(":", 1)
-            machine = _driver("keyence", TcpTransport(host, int(port), tap=tap), False, spec)
+            machine = _driver("keyence", TcpTransport(host, int(port), tap=tap), False, spec, reply_timeout)
     else:
         vendor, sep, target = spec.partition(":")
         if vendor not in VENDORS or not sep or not target:
@@ -75,7 +79,7 @@ def open_machine(spec: str, *, tap: Tap | None = None, sim: SimMachine | None = 
                 f"machine {spec!r} is not one of panasonic-sim, keyence-sim, panasonic:PORT, keyence:tcp://HOST:PORT"
             )
         transport, serial = _transport(target, tap)
-        machine = _driver(vendor, transport, serial, spec)
+        machine = _driver(vendor, transport, serial, spec, reply_timeout)
         sim = None
     try:
         yield Connected(machine, spec, sim)

@@ -26,7 +26,7 @@ def _run(
 ) -> tuple[Outcome, object]:
     reg = register_weapon(session, weapon=weapon_input(year_of_manufacture=year))
     log = TrafficLog()
-    with open_machine(spec, sim=sim, tap=log) as conn:
+    with open_machine(spec, sim=sim, tap=log, reply_timeout=0.3) as conn:
         outcome = run(
             session,
             weapon_id=reg.weapon.id,
