@@ -79,7 +79,7 @@ STATUS_BY_REASON = {
     envelope.CLOCK_SKEW: 401,
     envelope.REPLAYED_NONCE: 409,
     envelope.ID_REUSED: 409,
-    inbox.NOT_INITIALISED: 503,
+    inbox.NOT_INITIALISED: 404,
     inbox.REFUSED_BY_HANDLER: 422,
 }
 TITLES = {
@@ -87,8 +87,8 @@ TITLES = {
     401: "Message not authenticated",
     409: "Message seen before",
     413: "Message too large",
+    404: "Not a federation node",
     422: "Message refused by this node's records",
-    503: "Node not ready",
 }
 
 
@@ -126,7 +126,7 @@ def _rejected(request: Request, exc: envelope.Rejected) -> JSONResponse:
     "/messages",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Inbound signed message from a peer node (authenticated by its Ed25519 signature)",
-    responses=problem_responses(400, 401, 409, 413, 422, 503),
+    responses=problem_responses(400, 401, 404, 409, 413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,

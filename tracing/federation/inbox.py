@@ -121,11 +121,14 @@ def receive(session: Session, settings: Settings, data: bytes, *, now: datetime 
     caller rolls back: nothing stored). A second delivery of an accepted message returns its original
     receipt with `duplicate=True` and dispatches nothing.
     """
-    node = repo.get_node(session)
-    if node is None:
-        raise envelope.Rejected(NOT_INITIALISED, "this node has no federation identity yet")
     now = now or utcnow()
     try:
+        envelope.parse(data)  # garbage is refused as such, whatever the state of this node
+        node = repo.get_node(session)
+        if node is None:
+            raise envelope.Rejected(
+                NOT_INITIALISED, "this node takes no part in federation yet (no identity)"
+            )
         # The nonce is checked after the message id: a verbatim second delivery of an accepted message
         # (a sender whose acknowledgement got lost) must get its receipt back, not a replay error.
         message = envelope.verify(data, me=node.country, keys=_keys(session), now=now)
