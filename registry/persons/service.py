@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from registry.audit import service as audit
 from registry.db import utcnow
 from registry.errors import Conflict, NotFound, ValidationError
-from registry.persons import crypto
+from registry.persons import crypto, rotation
 from registry.persons import repository as repo
 from registry.persons.crypto import DataKeys
 from registry.persons.models import Person
@@ -247,28 +247,14 @@ def update_person(
 
 
 def reseal_all(session: Session, *, actor: str, keys: DataKeys, batch: int = 500) -> int:
-    """Re-seal every row whose key is not the current one; returns how many were re-sealed.
-
-    Resumable: only rows still naming an old key are touched, so after an interruption (or with the edge
-    committing between calls) running it again carries on where it stopped. One audit entry per batch.
-    """
+    """Re-seal, inside the caller's transaction, every row whose key is not the current one; returns how
+    many. One audit entry per batch. For a live registry use `registry.persons.rotation.run` (`iti person
+    reseal`), which commits batch by batch and resumes after an interruption."""
     if batch < 1:
         raise ValidationError("batch must be at least 1", field="batch")
-    total = 0
-    while rows := repo.sealed_with_other_key(session, keys.current.key_id, limit=batch):
-        for person in rows:
-            fields = crypto.unseal_with(keys, person.key_id, person.id, person.sealed)
-            _seal_into(person, keys, fields)
-            person.updated_at = utcnow()
-        session.flush()
-        audit.record(
-            session,
-            actor=actor,
-            action="person.resealed",
-            records=[audit.snapshot_obj(p) for p in rows],
-            info={"count": len(rows), "key_id": keys.current.key_id},
-        )
-        total += len(rows)
+    total, after = 0, None
+    while ids := rotation.reseal_batch(session, actor=actor, keys=keys, after=after, limit=batch):
+        total, after = total + len(ids), ids[-1]
     return total
 
 
