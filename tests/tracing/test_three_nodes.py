@@ -185,7 +185,10 @@ def test_a_seized_pistol_is_traced_back_to_its_manufacturer(nodes: dict[str, Nod
     }, code=201)  # fmt: skip
     rid = draft["id"]
     assert c_api("POST", f"/{rid}/send")["state"] == "sent"
-    _pump(ug, ke)
+    assert len(ug.deliver().delivered) == 1
+    # Kenya's signed receipt came back: Uganda's list shows the request delivered before any reply.
+    assert [(i["id"], i["state"]) for i in c_api("GET", "")["items"]] == [(rid, "delivered")]
+    _pump(ke, ug)
 
     # Kenya: the request arrived, was acknowledged automatically, and the right pistol leads the candidates.
     incoming = b_api("GET", f"/{rid}")
