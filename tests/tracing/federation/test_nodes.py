@@ -4,6 +4,7 @@ restarts, and forged or replayed messages are refused with nothing dispatched.""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -191,8 +192,10 @@ def test_two_workers_racing_for_one_message_claim_it_once(pair: tuple[Node, Node
 
 
 def test_forged_replayed_and_misdirected_messages_are_refused_over_http(
-    new_node: NodeFactory,
+    new_node: NodeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="tracing.federation")
+    caplog.set_level(logging.INFO, logger="api.federation")
     a, b, c = new_node("KE"), new_node("UG"), new_node("TZ")
     introduce(a, b)
     introduce(a, c)
@@ -257,6 +260,10 @@ def test_forged_replayed_and_misdirected_messages_are_refused_over_http(
             if got != (want_status, want_code, "application/problem+json"):
                 wrong.append(f"{name}: {got}")
     assert not wrong, wrong
+    logged = [r.getMessage() for r in caplog.records if "federation.inbox.rejected" in r.getMessage()]
+    for name, _data, _status, code in cases:
+        if code != envelope.DUPLICATE:  # a duplicate is answered, not refused: it is logged as such
+            assert any(f"reason={code}" in line for line in logged), f"{name}: no log line with reason={code}"
     assert b.inbox_count() == before
     assert calls("UG", mid) == 1
     # The same message went to the right node: C refuses what was addressed to B.
