@@ -12,6 +12,8 @@ from registry.audit import repository as audit_repo
 from registry.codes import Status
 from registry.users.roles import Permission, has_permission
 from registry.weapons import repository as weapon_repo
+from tracing.requests import service as traces
+from tracing.requests.codes import TraceState
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,6 +41,17 @@ def dashboard(request: Request, session: DbSession, user: UiUser) -> Response:
     if has_permission(role, Permission.MARKING_WRITE):
         # Found, seized or imported weapons that still lack a unique mark (ITI 8(b), 9): the marking queue.
         ctx["pending"] = weapon_repo.pending_marking(session, limit=25)
+    if has_permission(role, Permission.TRACE_WRITE):
+        # The PoC's day: requests from other states waiting for this state, and every overdue request.
+        traces.refresh_deliveries(session)
+        waiting = [
+            s.value
+            for s in (TraceState.SENT, TraceState.DELIVERED, TraceState.ACKNOWLEDGED, TraceState.DELAYED)
+        ]
+        ctx["inbox"] = [
+            t for t in traces.search(session, direction="incoming", limit=200) if t.state in waiting
+        ][:25]
+        ctx["overdue"] = traces.overdue(session)
     if has_permission(role, Permission.AUDIT_READ) or has_permission(role, Permission.AUDIT_SIGN):
         ctx["head"] = audit_repo.latest_tree_head(session)
         ctx["log_size"] = audit_repo.entry_count(session)

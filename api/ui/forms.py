@@ -22,7 +22,7 @@ M = TypeVar("M", bound=BaseModel)
 _RENAMES = (("markings[0].", "marking."), ("markings[1].", "marking2."), ("documents[0].", "document."))
 # A rule about a whole list points at the input where the officer fixes it.
 _EXACT = {"documents": "document.number", "event.documents": "event.document.number"}
-_LIST_FIELDS = {"data.illicit_grounds", "data.transit_countries"}
+_LIST_FIELDS = {"data.illicit_grounds", "data.transit_countries", "grounds"}
 
 
 async def form_data(request: Request) -> dict[str, str | list[str]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -128,7 +128,9 @@ def when(value: datetime | date | None) -> str:
         return "—"
     if isinstance(value, datetime):
         value = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return format_datetime(value, "medium", tzinfo=UTC, locale=current()) + " UTC"
+        # A 24-hour clock in every language (officers compare times across states), in the locale's order.
+        day = format_date(value.astimezone(UTC).date(), "medium", locale=current())
+        return f"{day} {value.astimezone(UTC):%H:%M} UTC"
     return format_date(value, "medium", locale=current())
 
 

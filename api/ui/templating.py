@@ -35,6 +35,7 @@ MENU: tuple[tuple[str, str, Permission | None], ...] = (
     (N_("Dashboard"), "/ui/", None),
     (N_("Weapons"), "/ui/weapons", Permission.WEAPON_READ),
     (N_("Register"), "/ui/weapons/new", Permission.WEAPON_WRITE),
+    (N_("Traces"), "/ui/traces", Permission.TRACE_READ),
     (N_("Imports"), "/ui/imports", Permission.IMPORT),
     (N_("Audit"), "/ui/audit", Permission.AUDIT_READ),
     (N_("Users"), "/ui/admin/users", Permission.USER_ADMIN),
@@ -54,6 +55,7 @@ def menu_for(principal: Principal | None) -> list[tuple[str, str]]:
 templates.env.filters["when"] = i18n.when
 templates.env.filters["label"] = i18n.label
 templates.env.filters["num"] = i18n.number
+templates.env.filters["tuple_label"] = lambda code: (code, i18n.label(code))  # <option value, text>
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
 
 
