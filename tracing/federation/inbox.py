@@ -117,9 +117,10 @@ def _keys(session: Session) -> envelope.KeyLookup:
 def receive(session: Session, settings: Settings, data: bytes, *, now: datetime | None = None) -> Received:
     """Verify, store once and dispatch an inbound message, in the caller's transaction.
 
-    Raises `envelope.Rejected` (nothing stored, nothing dispatched) or whatever the handler raises (the
-    caller rolls back: nothing stored). A second delivery of an accepted message returns its original
-    receipt with `duplicate=True` and dispatches nothing.
+    Raises `envelope.Rejected` (nothing stored, nothing dispatched), also for a handler's domain error
+    (`refused_by_handler`); any other handler exception propagates and the caller rolls back (nothing
+    stored, the sender retries). A second delivery of an accepted message returns its original receipt
+    with `duplicate=True` and dispatches nothing.
     """
     now = now or utcnow()
     try:

@@ -46,6 +46,19 @@ MESSAGES_PATH = "/api/v1/federation/messages"
 _ENVELOPE_OVERHEAD = 1024
 
 
+DeliveredHook = Callable[[Session, OutboxMessage], None]
+_DELIVERED_HOOKS: list[DeliveredHook] = []
+
+
+def on_delivered(fn: DeliveredHook) -> DeliveredHook:
+    """Register `fn(session, message)`, called in the transaction that marks an outbound message delivered
+    (its signed receipt verified), e.g. to move a trace request from sent to delivered at once. A hook that
+    raises is logged and rolled back on its own; the delivery stays recorded."""
+    if fn not in _DELIVERED_HOOKS:
+        _DELIVERED_HOOKS.append(fn)
+    return fn
+
+
 def enqueue(
     session: Session,
     *,
@@ -269,6 +282,8 @@ def record(
     row.version += 1
     session.flush()
     _audit(session, row, actor=WORKER, action=action, http_status=outcome.status, error=row.last_error)
+    if receipt is not None:
+        _run_delivered_hooks(session, row)
     log.log(
         logging.INFO if receipt else logging.WARNING,
         "federation.outbox.%s id=%s to=%s attempt=%d status=%s error=%s",
@@ -280,6 +295,15 @@ def record(
         row.last_error,
     )
     return row.status
+
+
+def _run_delivered_hooks(session: Session, row: OutboxMessage) -> None:
+    for hook in list(_DELIVERED_HOOKS):
+        try:
+            with session.begin_nested():
+                hook(session, row)
+        except Exception:  # a consumer's bug must not undo a delivery the peer has confirmed
+            log.exception("federation.outbox.delivered_hook_failed id=%s hook=%s", row.id, hook.__qualname__)
 
 
 def _receipt(attempt: Attempt, outcome: Outcome) -> tuple[envelope.Receipt | None, str | None]:

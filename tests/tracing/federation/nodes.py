@@ -67,6 +67,17 @@ def _refuse(session: Session, message: inbox.InboundMessage) -> None:
     raise ValidationError("no such trace request", field="request_id")
 
 
+DELIVERED: list[uuid.UUID] = []
+
+
+@outbox.on_delivered
+def _delivered(session: Session, message: OutboxMessage) -> None:
+    with _CALLS_LOCK:
+        DELIVERED.append(message.id)
+    if message.kind == "test.reply" and message.body.get("explode"):
+        raise RuntimeError("a consumer's bug")
+
+
 def calls(country: str, message_id: uuid.UUID) -> int:
     with _CALLS_LOCK:
         return sum(1 for c, mid, _ in CALLS if c == country and mid == message_id)

@@ -21,6 +21,7 @@ from registry.db import make_engine, new_id, utcnow
 from registry.users import service as users
 from tests.conftest import _drop_postgres, _postgres_scratch_url
 from tests.tracing.federation.nodes import (
+    DELIVERED,
     Node,
     calls,
     check_exchanged_messages,
@@ -103,6 +104,11 @@ def test_a_message_is_delivered_once_with_a_signed_receipt_and_answered_in_the_s
     assert reply.in_reply_to == mid
     assert b.deliver().delivered == [reply.id]
     assert calls("KE", reply.id) == 1
+    assert DELIVERED.count(mid) == 1  # the delivered hook ran once, in the marking transaction
+    # A hook that fails does not undo the delivery.
+    boom = a.send(b, {"explode": True}, kind="test.reply")
+    assert a.deliver().delivered == [boom]
+    assert a.outbox_row(boom).status == OutboxStatus.DELIVERED.value
     # Nothing left to do, and both audit logs cover every federation row written.
     assert a.deliver().delivered == []
     audit_clean(a)
