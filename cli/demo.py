@@ -62,7 +62,7 @@ def demo_command(
 
 
 def tour_command() -> None:
-    """A guided look at the registry for a newcomer (the web UI comes with the API)."""
+    """A guided look at the registry for a newcomer, on the command line (the web UI: `iti serve`, /ui/)."""
     with transaction() as session:
         counts = weapon_repo.count_by_status(session)
         total = sum(counts.values())
@@ -130,7 +130,8 @@ def tour_command() -> None:
     )
     console.print(
         "\nMore: [cyan]iti --help[/], [cyan]iti weapon add --help[/], [cyan]iti import FILE[/], "
-        "[cyan]iti export --format csv --out weapons.csv[/]. Docs: docs/"
+        "[cyan]iti export --format csv --out weapons.csv[/]. Docs: docs/ (user guides: docs/guide/)\n"
+        "Web UI: [cyan]iti serve[/], then http://127.0.0.1:8000/ui/ (API docs at /docs)"
     )
 
 
