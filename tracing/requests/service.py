@@ -426,8 +426,12 @@ def receive(session: Session, *, message: Any, config: TraceConfig | None = None
     cfg = config or trace_config()
     body = message.body
     rid = messages.request_id(body)
-    if repo.get(session, rid) is not None:
-        return get(session, rid)  # a second delivery: the federation layer normally stops it first
+    if (existing := repo.get(session, rid)) is not None:
+        # A second delivery (the federation layer normally stops it first) — or another state reusing an id
+        # it cannot know: answered as if the request did not exist.
+        if existing.direction != Direction.INCOMING or existing.requesting_country != message.from_country:
+            raise TraceNotFound("no such trace request", field="body.request_id")
+        return existing
     requesting = normalise_country(
         str(body.get("requesting_state") or message.from_country), field="body.requesting_state"
     )

@@ -356,3 +356,19 @@ def test_the_published_schema_refuses_what_the_workflow_would_refuse() -> None:
     ):
         with pytest.raises(jsonschema_rs.ValidationError):
             check_trace_body("trace.response", bad)
+
+
+def test_a_request_id_reused_by_another_state_is_refused(
+    session: Session, node: str, inbound: Inbound
+) -> None:
+    outgoing = _sent(session)
+    with pytest.raises(TraceNotFound):
+        traces.receive(session, message=inbound("trace.request", request_body(outgoing)))
+    first = traces.receive(session, message=inbound("trace.request", request_body()))
+    again = traces.receive(session, message=inbound("trace.request", request_body(first.id)))
+    assert again is first
+    with pytest.raises(TraceNotFound):
+        traces.receive(
+            session,
+            message=inbound("trace.request", request_body(first.id, requesting_state="TZ"), sender="TZ"),
+        )
