@@ -7,6 +7,7 @@ federation inbox, are acknowledged automatically, and wait for the officer's `an
 
 from __future__ import annotations
 
+import csv
 import mimetypes
 from datetime import date
 from pathlib import Path
@@ -297,13 +298,23 @@ def overdue() -> None:
 
 
 @app.command("stats")
-def stats(year: Annotated[int | None, typer.Option(help="Only this year")] = None) -> None:
+def stats(
+    year: Annotated[int | None, typer.Option(help="Only this year")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the figures to this CSV file")
+    ] = None,
+) -> None:
     """Requests sent, received, answered, delayed, refused; times to acknowledge and answer; SDG 16.4.2."""
     with transaction() as session:
         data = {
             "traces": trace_stats.trace_statistics(session, year=year),
             "sdg_16_4_2": trace_stats.sdg_16_4_2(session, year=year),
         }
+    if csv_out is not None:
+        with csv_out.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=trace_stats.CSV_COLUMNS)
+            writer.writeheader()
+            writer.writerows(trace_stats.csv_rows(data["traces"]))
     t, sdg = data["traces"]["total"], data["sdg_16_4_2"]
     human = (
         f"sent {t['sent']} · received {t['received']} · answered {t['answered']} (full {t['answered_full']}) · "

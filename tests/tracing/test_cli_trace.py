@@ -3,6 +3,7 @@ incoming request answered, overdue and stats with --json."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -91,7 +92,14 @@ def test_compose_send_answer_and_report(tmp_path: Path) -> None:
     assert stats["traces"]["total"]["sent"] == 1
     assert stats["traces"]["total"]["received"] == 1
     assert stats["traces"]["total"]["refused"] == 1
-    assert "SDG 16.4.2" in iti("trace", "stats").stdout
+    assert "SDG 16.4.2" in iti("trace", "stats", "--csv", str(tmp_path / "stats.csv")).stdout
+    with (tmp_path / "stats.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["scope"], r["key"], r["sent"], r["received"], r["refused"]) for r in rows] == [
+        ("total", "all", "1", "1", "1"),
+        ("partner", "UG", "1", "1", "1"),
+        ("year", str(rows[2]["key"]), "1", "1", "1"),
+    ]
 
 
 def _receive(session: Session) -> None:

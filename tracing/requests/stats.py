@@ -180,3 +180,27 @@ def _traced(session: Session, weapon_ids: list[Any]) -> set[Any]:
         if req.completeness == "full" or closed_established:
             out.add(req.weapon_id)
     return out
+
+
+CSV_COLUMNS = (
+    "scope", "key", "sent", "received", "answered", "answered_full", "answered_partial", "delayed", "restricted",
+    "refused", "closed", "ack_n", "ack_median_days", "ack_p90_days", "answer_n", "answer_median_days",
+    "answer_p90_days",
+)  # fmt: skip
+
+
+def csv_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """`trace_statistics` as flat rows (total, then per partner, then per year) for CSV and spreadsheets."""
+
+    def row(scope: str, key: str, b: dict[str, Any]) -> dict[str, Any]:
+        ack, ans = b["days_to_acknowledge"], b["days_to_answer"]
+        return {
+            "scope": scope, "key": key, **{c: b[c] for c in CSV_COLUMNS[2:11]},
+            "ack_n": ack["n"], "ack_median_days": ack["median"], "ack_p90_days": ack["p90"],
+            "answer_n": ans["n"], "answer_median_days": ans["median"], "answer_p90_days": ans["p90"],
+        }  # fmt: skip
+
+    out = [row("total", str(figures.get("year") or "all"), figures["total"])]
+    out += [row("partner", k, v) for k, v in figures["per_partner"].items()]
+    out += [row("year", k, v) for k, v in figures["per_year"].items()]
+    return out
