@@ -111,6 +111,22 @@ def node_export_entry(
     )
 
 
+@node_app.command("rotate-key")
+def node_rotate_key(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the hand-over document")],
+) -> None:
+    """Replace the signing key; write a document signed with the old key that peers import to trust the new."""
+    with transaction() as session:
+        doc = service.rotate_node_key(session, settings(), actor=actor())
+    output.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    new_kid = doc["entries"][0]["key_id"]
+    emit(
+        {"path": str(output), "old_key_id": doc["key_id"], "key_id": new_kid},
+        human=f"new key {new_kid}; send {output} to every peer (`iti peer import`), then ask them to remove "
+        f"the old key {doc['key_id']}",
+    )
+
+
 def peer_dict(peer: Any) -> dict[str, Any]:
     return {
         "id": peer.id,

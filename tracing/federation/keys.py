@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import threading
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -83,3 +84,18 @@ def load_node_key(settings: Settings) -> Ed25519PrivateKey:
     with _LOCK:
         _CACHE[str(cfg.key_file)] = key
     return key
+
+
+def rotate_node_key(settings: Settings) -> tuple[Ed25519PrivateKey, Ed25519PrivateKey, Path]:
+    """Move the current key aside (kept: it signs the hand-over document and may be needed to prove old
+    messages) and create a new one under the same passphrase. Returns (old key, new key, retired path)."""
+    cfg = federation_config(settings)
+    old = load_node_key(settings)
+    retired = cfg.key_file.with_name(
+        f"{cfg.key_file.stem}.retired-{secrets.token_hex(4)}{cfg.key_file.suffix}"
+    )
+    cfg.key_file.rename(retired)
+    with _LOCK:
+        _CACHE.pop(str(cfg.key_file), None)
+    log.info("federation.key.retired path=%s", retired)
+    return old, create_node_key(settings), retired

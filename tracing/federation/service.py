@@ -158,6 +158,40 @@ def export_directory(session: Session, settings: Settings) -> dict[str, Any]:
     )
 
 
+def rotate_node_key(session: Session, settings: Settings, *, actor: str) -> dict[str, Any]:
+    """Replace this node's key. Returns the hand-over document: a directory holding the new self-signed
+    entry, signed with the OLD key, so every peer that trusts the old key can import the new one with
+    `iti peer import` and no new fingerprint check. Until a peer has imported it, our messages to it are
+    refused as `unknown_key` and stay queued; they go through once it has."""
+    node = get_node(session)
+    old_kid = node.key_id
+    old, new, _retired = keys.rotate_node_key(settings)
+    public = envelope.public_bytes(new)
+    node.public_key = public
+    node.key_id = envelope.key_id(public)
+    node.updated_at = utcnow()
+    node.version += 1
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="federation.node_key_rotated",
+        subject=f"federation_node:{node.id}",
+        records=[audit.snapshot_obj(node)],
+        info={"old_key_id": old_kid, "key_id": node.key_id},
+    )
+    log.info("federation.node.key_rotated old=%s new=%s", old_kid, node.key_id)
+    entry = envelope.sign_entry(
+        new,
+        country=node.country,
+        poc_name=node.poc_name,
+        contact=node.contact,
+        url=node.url,
+        issued_at=utcnow(),
+    )
+    return envelope.sign_directory(old, issuer=node.country, entries=[entry], issued_at=utcnow())
+
+
 # --- peers ------------------------------------------------------------------------------------------------
 
 

@@ -405,3 +405,25 @@ def test_poc_views_of_outbox_and_inbox_over_http(pair: tuple[Node, Node]) -> Non
         assert client.get(f"/api/v1/federation/outbox/{uuid.uuid4()}", headers=auth).status_code == 404
         node = client.get("/api/v1/federation/node").json()  # open, like /healthz
         assert (node["country"], node["url"]) == ("UG", b.url)
+
+
+def test_key_rotation_hands_over_to_peers_without_a_new_fingerprint(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    old_kid = a.key_id()
+    with a.tx() as session:
+        handover = service.rotate_node_key(session, a.settings, actor="officer")
+    check_schema("directory", handover)
+    new_kid = a.key_id()
+    assert new_kid != old_kid
+    assert handover["key_id"] == old_kid  # signed by the old key, which B trusts
+    mid = a.send(b, {"n": 9})
+    assert a.deliver().retrying == [mid]  # B does not know the new key yet
+    assert "unknown_key" in (a.outbox_row(mid).last_error or "")
+    forget_keys()
+    with b.tx() as session:
+        result = service.import_directory(session, actor="poc", document=handover)  # no fingerprint needed
+        assert [p.key_id for p in result.added] == [new_kid]
+        service.remove_peer(session, actor="poc", ref=old_kid)
+    assert a.deliver([mid]).delivered == [mid]
+    assert calls("UG", mid) == 1
+    audit_clean(a)
