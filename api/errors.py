@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.errors import (
@@ -207,11 +208,38 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# Seconds a client should wait after the database was unreachable or busy: long enough for a restarted
+# PostgreSQL or a failover, short enough that a retrying client loses little time.
+DATABASE_RETRY_AFTER = 5
+
+
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database that is down, restarting, unreachable or locked is the server's temporary state, not a bug:
+    503 with Retry-After (the transaction was rolled back, nothing was recorded). Other DBAPI errors stay 500.
+    """
+    unavailable = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    )
+    if not unavailable:
+        return _unexpected(request, exc)
+    log.warning("api.database_unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+    return problem(
+        request,
+        status=503,
+        title="Database unavailable",
+        code="database_unavailable",
+        detail="the database cannot be reached or is busy; nothing was recorded: retry after the time given",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, Uuid, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
 from registry.config import Settings, get_settings
@@ -75,8 +76,21 @@ Timestamp = Annotated[datetime, mapped_column(UTCDateTime, default=utcnow)]
 CountryCode = Annotated[str, mapped_column(String(2))]
 
 
+# libpq waits for ever for a server that accepts TCP but never answers (hung, or behind a black-holing proxy);
+# a command or request must fail in bounded time instead (503 at the API). `connect_timeout` in the URL or
+# PGCONNECT_TIMEOUT in the environment overrides this.
+PG_CONNECT_TIMEOUT_S = 5
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or get_settings().database_url
+    parsed = make_url(url)
+    if (
+        parsed.get_backend_name() == "postgresql"
+        and "connect_timeout" not in parsed.query
+        and "PGCONNECT_TIMEOUT" not in os.environ
+    ):
+        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
