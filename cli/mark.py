@@ -9,24 +9,23 @@ import sys
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from cli.common import Exit, actor, emit, fail, parse_uuid, profile, settings, table, transaction
-from hardware.codes import labels, render, symbols, uii, zpl
+from hardware.codes import uii
 from hardware.codes.errors import CodeError
-from hardware.marking.connect import BadMachineSpec, open_machine
 from hardware.marking.errors import MachineError
 from hardware.marking.job import JobRefused
-from hardware.marking.transport import TrafficLog
-from hardware.readers.image import ImageFileCamera
-from hardware.readers.scanners import open_reader
-from hardware.stations import stocktake, workflow
-from hardware.stations.camera import SimulatedCamera
-from hardware.stations.compose import compose_for
-from hardware.stations.workflow import Station
+
+if TYPE_CHECKING:
+    from hardware.codes.labels import Label
+    from hardware.stations.stocktake import Stocktake
+
+# Symbol encoders, image libraries, LLRP and the station modules are imported inside each command: every
+# other `iti` command would otherwise pay for loading them.
 
 app = typer.Typer(
     help="Machine-readable marks (Data Matrix, ISO/IEC 15434) and marking stations.", no_args_is_help=True
@@ -59,6 +58,9 @@ def code_command(
     module_px: Annotated[int, typer.Option(help="PNG module size in pixels")] = 8,
 ) -> None:
     """Write the Data Matrix of a registered weapon's unique mark (checked against the node's profile)."""
+    from hardware.codes import render, symbols
+    from hardware.stations.compose import compose_for
+
     wid = parse_uuid(weapon_id, "weapon_id")
     with transaction() as session:
         try:
@@ -131,6 +133,13 @@ def run_command(
 
     The marking is recorded (a `marked` event, verified) only when every comparison matched; otherwise
     nothing is recorded and the command exits 1 naming the stage that failed."""
+    from hardware.marking.connect import BadMachineSpec, open_machine
+    from hardware.marking.transport import TrafficLog
+    from hardware.readers.image import ImageFileCamera
+    from hardware.stations import workflow
+    from hardware.stations.camera import SimulatedCamera
+    from hardware.stations.workflow import Station
+
     wid = parse_uuid(weapon_id, "weapon_id")
     log = TrafficLog()
     name = station or socket.gethostname()
@@ -196,6 +205,8 @@ def labels_command(
     ] = None,
 ) -> None:
     """Labels for storage racks, cases and paper files: an A4 SVG sheet and/or ZPL for a Zebra printer."""
+    from hardware.codes import labels, zpl
+
     if not (out or zpl_out or printer):
         fail("give --out, --zpl-out or --printer", Exit.USAGE)
     lbls = _read_labels(source)
@@ -222,7 +233,9 @@ def labels_command(
     )
 
 
-def _read_labels(source: Path) -> list[labels.Label]:
+def _read_labels(source: Path) -> list[Label]:
+    from hardware.codes import labels, symbols
+
     out = []
     with source.open(newline="", encoding="utf-8") as fh:
         for n, row in enumerate(csv.DictReader(fh), start=2):
@@ -252,16 +265,26 @@ def stocktake_command(
     idle: Annotated[
         float, typer.Option(help="With --reader: stop after this many seconds without a read")
     ] = 10.0,
+    rfid: Annotated[str | None, typer.Option(help="LLRP RFID reader: HOST[:PORT] (port 5084)")] = None,
+    ncage: Annotated[
+        str | None, typer.Option(help="With --rfid: the registry's NCAGE code its ADI property tags carry")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="With --rfid: inventory time")] = 5.0,
     out: Annotated[Path | None, typer.Option(help="Write the report as JSON")] = None,
 ) -> None:
     """Count an armoury: weapons found where the registry says, missing, placed elsewhere, or unknown.
 
     Exits 1 when anything is missing, elsewhere or unknown."""
-    if (scans is None) == (reader is None):
-        fail("give either --scans FILE (or -) or --reader SPEC", Exit.USAGE)
-    lines = _collect(scans, reader, idle)
+    from hardware.stations import stocktake
+
+    if sum(x is not None for x in (scans, reader, rfid)) != 1:
+        fail("give one of --scans FILE (or -), --reader SPEC or --rfid HOST", Exit.USAGE)
+    if rfid is not None and not ncage:
+        fail("--rfid needs --ncage, the code the tags were issued under", Exit.USAGE, {"field": "ncage"})
+    lines = _collect(scans, reader, idle) if rfid is None else []
+    epcs = _inventory(rfid, seconds) if rfid is not None else set()
     with transaction() as session:
-        result = stocktake.count(session, location=location, scans=lines)
+        result = stocktake.count(session, location=location, scans=lines, epcs=epcs, cage=ncage)
     report = _report(result)
     if out is not None:
         out.write_bytes(orjson.dumps(report, default=str, option=orjson.OPT_INDENT_2))
@@ -278,6 +301,8 @@ def stocktake_command(
 
 
 def _collect(scans: Path | None, reader: str | None, idle: float) -> list[str]:
+    from hardware.readers.scanners import open_reader
+
     if scans is not None:
         raw = sys.stdin.buffer.read() if str(scans) == "-" else scans.read_bytes()
         # Split bytes on LF only: str.splitlines would also cut at GS and RS, the payload's own separators.
@@ -297,7 +322,21 @@ def _collect(scans: Path | None, reader: str | None, idle: float) -> list[str]:
     return out
 
 
-def _report(result: stocktake.Stocktake) -> dict[str, object]:
+def _inventory(rfid: str, seconds: float) -> set[str]:
+    from hardware.readers.rfid import LlrpReader
+
+    host, _, port = rfid.partition(":")
+    try:
+        reader = LlrpReader(host, int(port or 5084))
+        try:
+            return reader.inventory(seconds)
+        finally:
+            reader.close()
+    except MachineError as exc:
+        fail(f"RFID inventory failed: {exc.message}", Exit.CHECK_FAILED, {"field": "rfid"})
+
+
+def _report(result: Stocktake) -> dict[str, object]:
     return {
         "location": result.location,
         "expected": result.expected,

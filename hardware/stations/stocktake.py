@@ -7,6 +7,7 @@ scanned, never guessed.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from hardware.codes import uii
+from hardware.codes.epc import adi_epc, read_adi
 from hardware.codes.errors import CodeError
-from hardware.marking.job import JobRefused
+from hardware.marking.job import JobRefused, normalise
 from hardware.readers.wedge import Scan, flatten, interpret
 from hardware.stations.compose import unique_mark_of
 from hardware.stations.repository import held_at
@@ -61,13 +63,25 @@ class Stocktake:
 
 @dataclass
 class _Index:
+    cage: str | None = None  # the registry's NCAGE code, when RFID property tags are in use
     by_payload: dict[str, uuid.UUID] = field(default_factory=dict)
     by_flat: dict[str, uuid.UUID] = field(default_factory=dict)
     by_serial: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    by_epc: dict[str, uuid.UUID] = field(default_factory=dict)
 
     def add(self, w: Weapon) -> None:
         if w.serial:
             self.by_serial.setdefault(text_key(w.serial), []).append(w.id)
+        if self.cage and w.manufacturer_code and w.serial:
+            with contextlib.suppress(CodeError):
+                self.by_epc[
+                    adi_epc(
+                        cage=self.cage,
+                        maker_code=w.manufacturer_code,
+                        model=normalise(w.model),
+                        serial=w.serial,
+                    )
+                ] = w.id
         try:
             payload = uii.compose(unique_mark_of(w))
         except (JobRefused, CodeError):
@@ -76,9 +90,18 @@ class _Index:
         self.by_flat[flatten(payload)] = w.id
 
 
-def count(session: Session, *, location: str, scans: Iterable[str]) -> Stocktake:
+def count(
+    session: Session,
+    *,
+    location: str,
+    scans: Iterable[str] = (),
+    epcs: Iterable[str] = (),
+    cage: str | None = None,
+) -> Stocktake:
+    """`scans` are barcode / 2D reads; `epcs` an RFID inventory (hex), matched against ADI property tags
+    issued under the registry's NCAGE code `cage`."""
     expected = {w.id: (w, s) for w, s in held_at(session, location)}
-    index = _Index()
+    index = _Index(cage=cage)
     for w, _ in expected.values():
         index.add(w)
     result = Stocktake(location=location, expected=len(expected))
@@ -104,8 +127,39 @@ def count(session: Session, *, location: str, scans: Iterable[str]) -> Stocktake
                 result.found.append(other)
         elif other.weapon_id not in {e.weapon_id for e in result.elsewhere}:
             result.elsewhere.append(other)
+    for epc in sorted({e.strip().upper() for e in epcs if e.strip()}):
+        wid = index.by_epc.get(epc)
+        if wid is not None:
+            found.add(wid)
+            result.found.append(Seen.of(*expected[wid]))
+            continue
+        other = _tag_elsewhere(session, epc, result)
+        if other is not None and other.weapon_id in expected and other.weapon_id not in found:
+            found.add(other.weapon_id)
+            result.found.append(other)
+        elif other is not None and other.weapon_id not in expected:
+            result.elsewhere.append(other)
     result.missing = [Seen.of(w, s) for wid, (w, s) in expected.items() if wid not in found]
     return result
+
+
+def _tag_elsewhere(session: Session, epc: str, result: Stocktake) -> Seen | None:
+    ident = read_adi(epc)
+    if ident is None:
+        result.unknown.append(Unmatched(epc, "not an ADI-var EPC (not a weapon tag of this scheme)"))
+        return None
+    candidates = [
+        (w, s)
+        for w, s in weapons.find_by_mark(session, ident.serial)
+        if w.manufacturer_code == ident.maker_code
+    ]
+    if len(candidates) == 1:
+        return Seen.of(*candidates[0])
+    reason = (
+        "not in the registry" if not candidates else f"matches {len(candidates)} weapons; identify by hand"
+    )
+    result.unknown.append(Unmatched(epc, f"tag {ident.cage}.{ident.part}.{ident.serial}: {reason}"))
+    return None
 
 
 def _here(scan: Scan, index: _Index) -> uuid.UUID | None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from hardware.codes.epc import adi_epc
 from hardware.marking.simulator import serve_tcp
+from hardware.readers.llrp_sim import emulator
 from hardware.readers.simulator import TriggeredReaderSim
 from hardware.readers.wedge import flatten
 from tests.cli.test_cli import Iti, iti_for
@@ -176,3 +178,27 @@ def test_mark_stocktake_from_a_scan_file_and_from_a_reader(iti: Iti, tmp_path: P
         served.stop()
     assert clean["clean"] is True
     assert sorted(s["serial"] for s in clean["found"]) == sorted([a["serial"], b["serial"]])
+
+
+def test_mark_stocktake_over_rfid(iti: Iti) -> None:
+    site = f"Armoury {unique_serial('')}"
+    a, b = _add_at(iti, site), _add_at(iti, site)
+    tag = adi_epc(cage="1AB23", maker_code="GLOCK", model="17", serial=a["serial"])
+    with emulator({tag}) as emu:
+        host, port = emu.address
+        report = iti.json(
+            "mark",
+            "stocktake",
+            site,
+            "--rfid",
+            f"{host}:{port}",
+            "--ncage",
+            "1AB23",
+            "--seconds",
+            "0.1",
+            code=1,
+        )
+    assert [s["serial"] for s in report["found"]] == [a["serial"]]
+    assert [s["serial"] for s in report["missing"]] == [b["serial"]]
+    no_cage = iti.json("mark", "stocktake", site, "--rfid", f"{host}:{port}", code=2)
+    assert no_cage["error"]["field"] == "ncage"

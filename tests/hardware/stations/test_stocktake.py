@@ -5,7 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from hardware.codes import uii
+from hardware.codes.epc import adi_epc
 from hardware.codes.uii import UniqueMark
+from hardware.readers.llrp_sim import emulator
+from hardware.readers.rfid import LlrpReader
 from hardware.readers.wedge import flatten
 from hardware.stations.compose import unique_mark_of
 from hardware.stations.stocktake import count
@@ -65,3 +68,25 @@ def test_an_older_payload_layout_still_finds_the_weapon_here(session: Session) -
     result = count(session, location=site, scans=[older])
     assert [s.weapon_id for s in result.found] == [w.id]
     assert result.clean
+
+
+def test_rfid_stocktake_over_llrp_reports_planted_missing_and_unexpected(session: Session) -> None:
+    site = f"Armoury {unique_serial('')}"
+    here = [_at(session, site) for _ in range(3)]
+    other = _at(session, "Central Store")
+    ncage = "1AB23"
+
+    def tag(w: Weapon) -> str:
+        return adi_epc(cage=ncage, maker_code="GLOCK", model="17", serial=w.serial or "")
+
+    stranger = adi_epc(cage=ncage, maker_code="GLOCK", model="17", serial="NOPE0001")
+    field = {tag(here[0]), tag(here[1]), tag(other), stranger, "341234567890123456789ABC"}  # here[2] missing
+    with emulator(field) as emu:
+        reader = LlrpReader(*emu.address, timeout=2)
+        epcs = reader.inventory(0.1)
+        reader.close()
+    result = count(session, location=site, epcs=epcs, cage=ncage)
+    assert {s.weapon_id for s in result.found} == {here[0].id, here[1].id}
+    assert [s.weapon_id for s in result.missing] == [here[2].id]
+    assert [s.weapon_id for s in result.elsewhere] == [other.id]
+    assert sorted(u.scan for u in result.unknown) == sorted([stranger, "341234567890123456789ABC"])
