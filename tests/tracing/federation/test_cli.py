@@ -128,11 +128,19 @@ def test_two_nodes_set_up_and_ping_each_other_from_the_command_line(
     # The public entry is served by the node itself.
     assert httpx.get(b.url + "/api/v1/federation/node", timeout=5).json()["key_id"] == ug_kid
 
-    # Removing the peer on B: A's next message is refused by signature and stays queued for retry.
+    # Kenya rotates its key; Uganda imports the hand-over (signed by the old key: no fingerprint needed).
+    rotated = a.iti.json("node", "rotate-key", "-o", str(tmp_path / "handover.json"))
+    assert rotated["old_key_id"] == ke_kid
+    b.iti("peer", "import", str(tmp_path / "handover.json"))
     b.iti("peer", "remove", ke_kid)
+    assert a.iti.json("peer", "ping", "UG")["status"] == "delivered"
+
+    # Removing the peer on B: A's next message is refused by signature and stays queued for retry.
+    b.iti("peer", "remove", rotated["key_id"])
     refused_ping = a.iti.json("peer", "ping", "UG", code=1)
     assert "unknown_sender" in refused_ping["last_error"]
     assert b.iti("audit", "verify").returncode == 0
     assert a.iti("audit", "verify").returncode == 0
     assert os.path.exists(tmp_path / "KE" / "var" / "keys" / "federation-signing.pem")
     assert json.loads((tmp_path / "KE.json").read_text())["key_id"] == ke_kid
+    assert len(list((tmp_path / "KE" / "var" / "keys").glob("federation-signing.retired-*.pem"))) == 1
