@@ -386,6 +386,10 @@ def test_poc_views_of_outbox_and_inbox_over_http(pair: tuple[Node, Node]) -> Non
             password="correct horse battery staple",
         )
         clerk_token = users.issue_token(session, user=clerk).token
+        boss = users.add_user(
+            session, actor="t", username="admin-ug", role="admin", password="correct horse battery staple"
+        )
+        admin_token = users.issue_token(session, user=boss).token
     with httpx.Client(base_url=b.url, timeout=10) as client:
         assert client.get("/api/v1/federation/inbox").status_code == 401
         denied = client.get("/api/v1/federation/inbox", headers={"Authorization": f"Bearer {clerk_token}"})
@@ -405,6 +409,26 @@ def test_poc_views_of_outbox_and_inbox_over_http(pair: tuple[Node, Node]) -> Non
         assert client.get(f"/api/v1/federation/outbox/{uuid.uuid4()}", headers=auth).status_code == 404
         node = client.get("/api/v1/federation/node").json()  # open, like /healthz
         assert (node["country"], node["url"]) == ("UG", b.url)
+        # The directory over the API: officers read it, only an admin changes it.
+        key = envelope.b64url(envelope.public_bytes(Ed25519PrivateKey.generate()))
+        peer = {
+            "country": "TZA",
+            "url": "https://tz.example",
+            "public_key": key,
+            "poc_name": "PoC TZ",
+            "contact": "x",
+        }
+        assert client.post("/api/v1/federation/peers", json=peer, headers=auth).status_code == 403
+        admin = {"Authorization": f"Bearer {admin_token}"}
+        added = client.post("/api/v1/federation/peers", json=peer, headers=admin)
+        assert added.status_code == 201, added.text
+        assert added.json()["country"] == "TZ"
+        assert client.post("/api/v1/federation/peers", json=peer, headers=admin).status_code == 409
+        listed_peers = client.get("/api/v1/federation/peers", headers=auth).json()
+        assert sorted(p["country"] for p in listed_peers) == ["KE", "TZ"]
+        gone = client.delete(f"/api/v1/federation/peers/{added.json()['id']}", headers=admin)
+        assert gone.json()["removed_at"] is not None
+        assert [p["country"] for p in client.get("/api/v1/federation/peers", headers=auth).json()] == ["KE"]
 
 
 def test_key_rotation_hands_over_to_peers_without_a_new_fingerprint(pair: tuple[Node, Node]) -> None:

@@ -264,3 +264,16 @@ def test_nothing_is_received_before_the_node_has_an_identity(
     with pytest.raises(envelope.Rejected) as caught:
         inbox.receive(session, node_settings, message.to_json())
     assert caught.value.reason == inbox.NOT_INITIALISED
+
+
+def test_a_kind_has_one_handler() -> None:
+    def first(_s: Session, _m: inbox.InboundMessage) -> None: ...
+
+    def second(_s: Session, _m: inbox.InboundMessage) -> None: ...
+
+    inbox.handler("test.single")(first)
+    inbox.handler("test.single")(first)  # registering the same function again (a module reload) is fine
+    with pytest.raises(ValueError, match="already registered"):
+        inbox.handler("test.single")(second)
+    assert inbox.get_handler("test.single") is first
+    assert "federation.ping" in inbox.registered_kinds()
