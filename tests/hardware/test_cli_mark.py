@@ -14,8 +14,11 @@ from hardware.marking.simulator import serve_tcp
 from hardware.readers.llrp_sim import emulator
 from hardware.readers.simulator import TriggeredReaderSim
 from hardware.readers.wedge import flatten
+from registry.db import make_engine, make_sessionmaker
+from registry.history.inputs import EventInput
+from registry.profiles import EU
 from tests.cli.test_cli import Iti, iti_for
-from tests.factories import unique_serial
+from tests.factories import HOME, register_weapon, unique_serial
 from tests.hardware.decode import decode, decode_png, svg_symbols, zpl_graphics
 
 
@@ -79,16 +82,13 @@ def test_mark_parse_prints_fields_and_names_what_is_wrong(iti: Iti) -> None:
 
 @pytest.mark.parametrize("spec", ["panasonic-sim", "keyence-sim"])
 def test_mark_run_against_a_simulator_records_the_verified_mark(iti: Iti, tmp_path: Path, spec: str) -> None:
-    serial = unique_serial("RN")
-    wid = iti.json(
-        "weapon", "add", "--category", "SA-PIS", "--make", "Glock", "--model", "17", "--calibre", "9x19",
-        "--serial", serial, "--country", "AT", "--year", "2022",
-    )["id"]  # fmt: skip
+    weapon = _add_at(iti)
+    wid, serial = weapon["id"], weapon["serial"]
     log = tmp_path / "frames.log"
     out = iti.json("mark", "run", wid, "--machine", spec, "--station", "KE-01", "--frame-log", str(log))
     assert out["ok"] is True
     assert out["stage"] == "recorded"
-    assert out["payload"] == f"[)>\x1e06\x1dVGLOCK\x1d1P17\x1dS{serial}\x1d4LAT\x1d23D2022\x1e\x04"
+    assert out["payload"] == weapon["payload"]
     assert len(log.read_text().splitlines()) == out["frames"] > 10
     marked = iti.scalar(
         f"SELECT count(*) FROM markings WHERE station = 'KE-01' AND verified AND serial = '{serial}'"
@@ -142,12 +142,17 @@ def test_mark_labels_writes_a_sheet_and_prints_zpl(iti: Iti, tmp_path: Path) -> 
     assert "bad.csv:2" in iti("mark", "labels", str(bad), "--out", str(tmp_path / "b.svg"), code=3).stderr
 
 
-def _add_at(iti: Iti, location: str) -> dict[str, str]:
+def _add_at(iti: Iti, location: str | None = None) -> dict[str, str]:
+    """Register a weapon straight through the registry service on the CLI's database: setting up data
+    need not pay for an `iti` subprocess; the commands under test still run as subprocesses."""
     serial = unique_serial("SK")
-    wid = iti.json(
-        "weapon", "add", "--category", "SA-PIS", "--make", "Glock", "--model", "17", "--calibre", "9x19",
-        "--serial", serial, "--country", "AT", "--year", "2020", "--location", location,
-    )["id"]  # fmt: skip
+    event = EventInput(type="imported", to_country=HOME, location=location)
+    engine = make_engine(f"sqlite:///{iti.db}")
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            wid = str(register_weapon(session, serial=serial, event=event, profile=EU).weapon.id)
+    finally:
+        engine.dispose()
     return {
         "id": wid,
         "serial": serial,
