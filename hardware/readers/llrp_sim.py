@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyllrp import pyllrp as llrp
 
@@ -88,7 +89,7 @@ class LlrpEmulator:
         llrp.RO_ACCESS_REPORT_Message(MessageID=0, Parameters=reports).send(conn)
 
 
-def _hello() -> object:
+def _hello() -> Any:
     return llrp.READER_EVENT_NOTIFICATION_Message(
         MessageID=0,
         Parameters=[

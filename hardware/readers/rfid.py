@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+# pyllrp builds its message and parameter classes at import time from the LLRP definition, so they are
+# typed as Any here.
 from pyllrp import pyllrp as llrp
 
 from hardware.marking.errors import Disconnected, FrameError, Refused, Timeout
@@ -25,12 +27,12 @@ class RfidReader(Protocol):
     def close(self) -> None: ...
 
 
-def epc_hex(tag: object) -> str:
+def epc_hex(tag: Any) -> str:
     """The EPC of a TagReportData, whichever encoding the reader chose (EPC_96 or variable EPCData)."""
-    short = tag.getFirstParameterByClass(llrp.EPC_96_Parameter)  # type: ignore[attr-defined]
+    short = tag.getFirstParameterByClass(llrp.EPC_96_Parameter)
     if short is not None:
         return f"{short.EPC:024X}"
-    data = tag.getFirstParameterByClass(llrp.EPCData_Parameter)  # type: ignore[attr-defined]
+    data = tag.getFirstParameterByClass(llrp.EPCData_Parameter)
     if data is None:
         raise FrameError("a tag report without an EPC")
     return bytes(data.EPC).hex().upper()
@@ -51,7 +53,7 @@ class LlrpReader:
             self._sock.close()
             raise Refused("the RFID reader refused the connection (another client is connected?)")
 
-    def _receive(self) -> object:
+    def _receive(self) -> Any:
         try:
             return llrp.UnpackMessageFromSocket(self._sock)
         except TimeoutError as exc:
@@ -59,10 +61,10 @@ class LlrpReader:
         except (RuntimeError, OSError) as exc:
             raise Disconnected(f"RFID reader link lost: {exc}") from exc
 
-    def _transact(self, message: object, reports: list[object] | None = None) -> object:
+    def _transact(self, message: Any, reports: list[Any] | None = None) -> Any:
         self._msg_id += 1
-        message.MessageID = self._msg_id  # type: ignore[attr-defined]
-        message.send(self._sock)  # type: ignore[attr-defined]
+        message.MessageID = self._msg_id
+        message.send(self._sock)
         while True:
             reply = self._receive()
             if reply.MessageID == self._msg_id and not isinstance(reply, llrp.RO_ACCESS_REPORT_Message):
@@ -79,7 +81,7 @@ class LlrpReader:
         return reply
 
     def inventory(self, seconds: float) -> set[str]:
-        reports: list[object] = []
+        reports: list[Any] = []
         self._transact(llrp.DELETE_ROSPEC_Message(ROSpecID=0))  # 0 = every ROSpec: start from a clean reader
         self._transact(llrp.ADD_ROSPEC_Message(Parameters=[_rospec(seconds)]))
         self._transact(llrp.ENABLE_ROSPEC_Message(ROSpecID=ROSPEC_ID))
@@ -103,7 +105,7 @@ class LlrpReader:
         return {
             epc_hex(tag)
             for report in reports
-            for tag in report.getAllParametersByClass(llrp.TagReportData_Parameter)  # type: ignore[attr-defined]
+            for tag in report.getAllParametersByClass(llrp.TagReportData_Parameter)
         }
 
     def close(self) -> None:
@@ -115,7 +117,7 @@ class LlrpReader:
             self._sock.close()
 
 
-def _rospec(seconds: float) -> object:
+def _rospec(seconds: float) -> Any:
     return llrp.ROSpec_Parameter(
         ROSpecID=ROSPEC_ID,
         CurrentState=llrp.ROSpecState.Disabled,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -23,7 +24,7 @@ CODE_FIELD = 6  # maker, model, serial, country, year, code
 
 def _run(
     session: Session, spec: str, sim: SimMachine, *, profile: Profile = EU, year: int | None = 2020
-) -> tuple[Outcome, object]:
+) -> tuple[Outcome, tuple[uuid.UUID, TrafficLog]]:
     reg = register_weapon(session, weapon=weapon_input(year_of_manufacture=year))
     log = TrafficLog()
     with open_machine(spec, sim=sim, tap=log, reply_timeout=0.3) as conn:
@@ -63,10 +64,10 @@ def test_round_trip_records_a_verified_marking(session: Session, spec: str) -> N
     assert log.entries  # every frame exchanged is available for the station's audit
 
 
-def _unchanged(session: Session, wid: object) -> None:
-    events = repo.events_of(session, wid)  # type: ignore[arg-type]
+def _unchanged(session: Session, wid: uuid.UUID) -> None:
+    events = repo.events_of(session, wid)
     assert [e.type for e in events] == ["imported"]
-    assert all(m.payload is None for m in repo.markings_of(session, wid))  # type: ignore[arg-type]
+    assert all(m.payload is None for m in repo.markings_of(session, wid))
 
 
 FAULTS: dict[str, tuple[Callable[[SimMachine], None], str, str, bool]] = {
