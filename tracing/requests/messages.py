@@ -62,8 +62,21 @@ def request_body(req: TraceRequest, attachments: list[TraceAttachment]) -> dict[
             "date": req.recovered_on.isoformat() if req.recovered_on else None,
             "place": req.recovery_place,
         },
-        "lost_stolen_check": req.lost_stolen_check,
+        "lost_stolen_check": _lost_stolen_summary(req.lost_stolen_check),
         "attachments": inline,
+    }
+
+
+def _lost_stolen_summary(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the other state needs of our own search: when, and whether our records report the weapon lost or
+    stolen — not our internal record ids."""
+    if check is None:
+        return None
+    reported = check.get("reported_lost_or_stolen") or []
+    return {
+        "searched_at": check.get("searched_at"),
+        "reported_lost_or_stolen": len(reported),
+        "statuses": sorted({str(h.get("status")) for h in reported}),
     }
 
 

@@ -66,7 +66,10 @@ def test_draft_then_send_queues_the_request_with_the_lost_stolen_search(session:
     assert msg.to_country == "UG"
     assert msg.body["request_id"] == str(req.id)
     assert msg.body["markings"][0]["text"] == "GLOCK AUSTRIA AB?2345"
-    assert msg.body["lost_stolen_check"]["reported_lost_or_stolen"][0]["status"] == "stolen"
+    # The other state learns that our records report it stolen, not our internal record ids.
+    assert msg.body["lost_stolen_check"]["reported_lost_or_stolen"] == 1
+    assert msg.body["lost_stolen_check"]["statuses"] == ["stolen"]
+    assert str(stolen.weapon.id) not in str(msg.body)
     steps = traces.transitions(session, req.id)
     assert [(t.action, t.from_state, t.to_state, t.actor) for t in steps] == [
         ("send", "draft", "sent", OFFICER)
