@@ -60,7 +60,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             loop.stop()
 
 
-router = APIRouter(prefix="/api/v1/federation", tags=["federation"], lifespan=lifespan)
+api_router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
+# The wire path named in issue 4 (`POST /federation/v1/messages`), for peers configured with it: the same
+# endpoint, outside the user API's version prefix.
+wire_router = APIRouter(prefix="/federation/v1", tags=["federation"])
 
 Reader = Annotated[Principal, Depends(require(Permission.TRACE_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.TRACE_WRITE))]
@@ -122,12 +125,11 @@ def _rejected(request: Request, exc: envelope.Rejected) -> JSONResponse:
     )
 
 
-@router.post(
-    "/messages",
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="Inbound signed message from a peer node (authenticated by its Ed25519 signature)",
-    responses=problem_responses(400, 401, 404, 409, 413, 422),
-    openapi_extra={
+INBOUND: dict[str, Any] = {
+    "status_code": status.HTTP_202_ACCEPTED,
+    "summary": "Inbound signed message from a peer node (authenticated by its Ed25519 signature)",
+    "responses": problem_responses(400, 401, 404, 409, 413, 422),
+    "openapi_extra": {
         "requestBody": {
             "required": True,
             "content": {
@@ -135,7 +137,11 @@ def _rejected(request: Request, exc: envelope.Rejected) -> JSONResponse:
             },
         }
     },
-)
+}
+
+
+@api_router.post("/messages", **INBOUND)
+@wire_router.post("/messages", operation_id="receive_message_wire", **INBOUND)
 async def receive_message(request: Request, ctx: Context) -> Any:
     data = await _read_limited(request, envelope.MAX_MESSAGE_BYTES)
     if data is None:
@@ -175,7 +181,7 @@ def _store(request: Request, ctx: Any, data: bytes) -> Any:
     )
 
 
-@router.get(
+@api_router.get(
     "/node",
     summary="This node's public directory entry (self-signed); open",
     responses=problem_responses(404),
@@ -184,12 +190,12 @@ def node_entry(session: DbSession, ctx: Context) -> NodeEntry:
     return NodeEntry(**service.node_entry(session, ctx.settings))
 
 
-@router.get("/peers", summary="The directory of peer PoCs", responses=problem_responses(401, 403))
+@api_router.get("/peers", summary="The directory of peer PoCs", responses=problem_responses(401, 403))
 def list_peers(session: DbSession, who: Reader, include_removed: bool = False) -> list[PeerOut]:
     return [PeerOut.of(p) for p in service.list_peers(session, include_removed=include_removed)]
 
 
-@router.post(
+@api_router.post(
     "/peers",
     status_code=201,
     summary="Add a peer PoC to the directory",
@@ -200,7 +206,7 @@ def add_peer(body: PeerIn, session: DbSession, who: Admin) -> PeerOut:
     return PeerOut.of(peer)
 
 
-@router.delete(
+@api_router.delete(
     "/peers/{peer_id}",
     summary="Remove a peer PoC (its key is kept for the record)",
     responses=problem_responses(401, 403, 404, 409),
@@ -209,7 +215,7 @@ def remove_peer(peer_id: uuid.UUID, session: DbSession, who: Admin) -> PeerOut:
     return PeerOut.of(service.remove_peer(session, actor=who.username, ref=str(peer_id)))
 
 
-@router.get(
+@api_router.get(
     "/outbox",
     summary="Messages to other states and their delivery",
     responses=problem_responses(401, 403, 422),
@@ -225,7 +231,7 @@ def list_outbox(
     return [OutboxOut.model_validate(r) for r in rows]
 
 
-@router.get(
+@api_router.get(
     "/outbox/{message_id}",
     summary="One outbound message with its body and receipt",
     responses=problem_responses(401, 403, 404),
@@ -234,7 +240,7 @@ def get_outbox(message_id: uuid.UUID, session: DbSession, who: Reader) -> Outbox
     return OutboxDetail.model_validate(outbox.get_outbox(session, message_id))
 
 
-@router.post(
+@api_router.post(
     "/outbox/{message_id}/retry",
     summary="Send a failed message again",
     responses=problem_responses(401, 403, 404, 422),
@@ -243,13 +249,15 @@ def retry_outbox(message_id: uuid.UUID, session: DbSession, who: Writer) -> Outb
     return OutboxOut.model_validate(outbox.retry(session, actor=who.username, message_id=message_id))
 
 
-@router.post("/outbox/deliver", summary="Deliver the due messages now", responses=problem_responses(401, 403))
+@api_router.post(
+    "/outbox/deliver", summary="Deliver the due messages now", responses=problem_responses(401, 403)
+)
 def deliver(ctx: Context, who: Writer) -> DeliveryOut:
     report = deliver_now(ctx.sessions, ctx.settings)
     return DeliveryOut(**report.__dict__)
 
 
-@router.get(
+@api_router.get(
     "/inbox", summary="Messages received from other states", responses=problem_responses(401, 403, 422)
 )
 def list_inbox(
@@ -263,7 +271,7 @@ def list_inbox(
     return [InboxOut.model_validate(r) for r in rows]
 
 
-@router.get(
+@api_router.get(
     "/inbox/{message_id}",
     summary="One inbound message as signed, with our receipt",
     responses=problem_responses(401, 403, 404),
@@ -272,3 +280,8 @@ def get_inbox(message_id: uuid.UUID, session: DbSession, who: Reader) -> InboxDe
     row = inbox.get_inbox(session, message_id)
     data = {k: getattr(row, k) for k in InboxOut.model_fields}
     return InboxDetail(envelope=orjson.loads(row.envelope), receipt=row.receipt, **data)
+
+
+router = APIRouter(lifespan=lifespan)
+router.include_router(api_router)
+router.include_router(wire_router)

@@ -451,3 +451,17 @@ def test_key_rotation_hands_over_to_peers_without_a_new_fingerprint(pair: tuple[
     assert a.deliver([mid]).delivered == [mid]
     assert calls("UG", mid) == 1
     audit_clean(a)
+
+
+def test_the_wire_path_of_the_issue_is_the_same_endpoint(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    message = sign_as(
+        a, id=new_id(), kind="test.reply", from_country="KE", to_country="UG", body={"w": 1}, sent_at=utcnow()
+    )
+    with httpx.Client(base_url=b.url, timeout=10) as client:
+        first = client.post("/federation/v1/messages", content=message.to_json())
+        again = client.post(MESSAGES, content=message.to_json())
+    assert first.status_code == 202, first.text
+    assert (again.status_code, again.json()["code"]) == (409, envelope.DUPLICATE)
+    assert again.json()["receipt"] == first.json()["receipt"]
+    assert calls("UG", message.id) == 1
