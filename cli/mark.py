@@ -83,6 +83,37 @@ def code_command(
     )
 
 
+@app.command("preview")
+def preview_command(
+    weapon_id: Annotated[str, typer.Argument(help="The weapon's id")],
+    out: Annotated[Path, typer.Option("--out", help="SVG file to write (drawn to scale, in mm)")],
+) -> None:
+    """Show the operator the whole mark — text at its character height and the Data Matrix — to scale,
+    after the profile checks and before anything is sent to a machine."""
+    from hardware.marking.preview import preview_svg
+    from hardware.stations.compose import compose_for
+
+    wid = parse_uuid(weapon_id, "weapon_id")
+    with transaction() as session:
+        try:
+            composed = compose_for(session, wid, profile=profile())
+        except (JobRefused, CodeError) as exc:
+            _refused(exc)
+    out.write_text(preview_svg(composed.job))
+    lines = [f"{f.name}: {uii.show(f.text)} ({f.char_height_mm:g} mm)" for f in composed.job.fields]
+    emit(
+        {
+            "file": str(out),
+            "fields": [
+                {"name": f.name, "text": f.text, "char_height_mm": f.char_height_mm}
+                for f in composed.job.fields
+            ],
+            "depth_mm": composed.job.depth_mm,
+        },
+        human="\n".join([f"{out}: depth {composed.job.depth_mm:g} mm", *lines]),
+    )
+
+
 @app.command("parse")
 def parse_command(
     payload: Annotated[
@@ -164,6 +195,7 @@ def run_command(
                 profile=profile(),
                 actor=actor(),
                 home_country=settings().node_country,
+                frames=log,
             )
     except BadMachineSpec as exc:
         fail(str(exc), Exit.USAGE, {"field": "machine"})

@@ -6,6 +6,7 @@ comparison matched; any failure records nothing and tells the operator which sta
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +19,7 @@ from hardware.codes.uii import show
 from hardware.marking.errors import MachineError, Timeout
 from hardware.marking.job import JobRefused
 from hardware.marking.machine import MarkingMachine
+from hardware.marking.transport import TrafficLog
 from hardware.stations.compose import Composed, compose_for
 from registry.history import service as history
 from registry.history.inputs import EventInput
@@ -71,7 +73,10 @@ def run(
     profile: Profile,
     actor: str,
     home_country: str | None = None,
+    frames: TrafficLog | None = None,
 ) -> Outcome:
+    """The whole round trip. With `frames` (the transport's traffic log), the recorded event carries the
+    number of frames and the SHA-256 of the log lines, tying the registry entry to the station's log."""
     try:
         composed = compose_for(session, weapon_id, profile=profile)
     except (JobRefused, CodeError) as exc:
@@ -98,6 +103,7 @@ def run(
                 "station": station.name,
                 "machine": station.machine_spec,
                 "verification": "read_back_and_code_match",
+                **(_frames_digest(frames) if frames is not None else {}),
             },
         ),
         marking=_marking_input(composed, station),
@@ -147,6 +153,11 @@ def _drive(machine: MarkingMachine, composed: Composed, station: Station) -> Out
         marked = "the part may be partly marked; inspect it" if stage == "mark" else "nothing was marked"
         return _failed(stage, f"{exc.message} — {marked}", composed)
     return Outcome(True, "marked", "marked", payload=composed.payload)
+
+
+def _frames_digest(frames: TrafficLog) -> dict[str, object]:
+    lines = frames.lines()
+    return {"frames": len(lines), "frames_sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
 
 def _try_abort(machine: MarkingMachine) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import threading
+import uuid
 from collections import deque
 from pathlib import Path
 
@@ -44,6 +47,11 @@ def test_mark_code_writes_a_decodable_png_and_svg(iti: Iti, tmp_path: Path) -> N
     assert decode_png((tmp_path / "m.png").read_bytes()) == [("DataMatrix", expected.encode())]
     iti("mark", "code", wid, "--format", "svg", "--out", str(tmp_path / "m.svg"))
     (img,) = svg_symbols((tmp_path / "m.svg").read_text())
+    assert decode(img) == [("DataMatrix", expected.encode())]
+    preview = iti.json("mark", "preview", wid, "--out", str(tmp_path / "p.svg"))
+    assert [f["name"] for f in preview["fields"]] == ["maker", "model", "serial", "country", "year", "code"]
+    assert {f["char_height_mm"] for f in preview["fields"]} == {1.6}  # the eu minimum
+    (img,) = svg_symbols((tmp_path / "p.svg").read_text())
     assert decode(img) == [("DataMatrix", expected.encode())]
 
 
@@ -90,6 +98,13 @@ def test_mark_run_against_a_simulator_records_the_verified_mark(iti: Iti, tmp_pa
     assert out["stage"] == "recorded"
     assert out["payload"] == weapon["payload"]
     assert len(log.read_text().splitlines()) == out["frames"] > 10
+    # The recorded event carries the digest of the frame log the station kept: an auditor can check one
+    # against the other.
+    digest = hashlib.sha256(log.read_text().rstrip("\n").encode()).hexdigest()
+    data = json.loads(
+        iti.scalar(f"SELECT data FROM events WHERE weapon_id = '{uuid.UUID(wid).hex}' AND type = 'marked'")
+    )
+    assert data["frames_sha256"] == digest
     marked = iti.scalar(
         f"SELECT count(*) FROM markings WHERE station = 'KE-01' AND verified AND serial = '{serial}'"
     )

@@ -3,9 +3,11 @@ from sqlalchemy.orm import Session
 
 from hardware.codes import uii
 from hardware.marking.job import JobRefused, MarkField, MarkJob, check_job
+from hardware.marking.preview import preview_svg
 from hardware.stations.compose import compose_for, compose_job, rules_for
 from registry.profiles import EU, ITI, US
 from tests.factories import register_weapon, unique_serial, weapon_input
+from tests.hardware.decode import decode, svg_symbols
 
 
 def test_compose_reads_the_weapon_and_follows_the_profile(session: Session) -> None:
@@ -93,3 +95,13 @@ def test_us_serial_pattern_is_applied(session: Session) -> None:
     )
     with pytest.raises(JobRefused, match="at least one digit"):
         check_job(MarkJob(fields=fields, depth_mm=job.depth_mm), rules_for(US))
+
+
+def test_preview_is_to_scale_and_its_code_decodes(session: Session) -> None:
+    reg = register_weapon(session, serial=unique_serial("PV"))
+    composed = compose_job(reg.weapon, profile=EU)
+    svg = preview_svg(composed.job)
+    assert 'data-field="serial" data-char-height-mm="1.6"' in svg
+    assert f">{reg.weapon.serial}</text>" in svg
+    (img,) = svg_symbols(svg)
+    assert decode(img) == [("DataMatrix", composed.payload.encode())]
