@@ -99,3 +99,9 @@ def rotate_node_key(settings: Settings) -> tuple[Ed25519PrivateKey, Ed25519Priva
         _CACHE.pop(str(cfg.key_file), None)
     log.info("federation.key.retired path=%s", retired)
     return old, create_node_key(settings), retired
+
+
+def forget_loaded_keys() -> None:
+    """Drop the decrypted keys held by this process (as a restart does); the next use decrypts again."""
+    with _LOCK:
+        _CACHE.clear()

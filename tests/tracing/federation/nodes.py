@@ -205,7 +205,7 @@ def introduce(a: Node, b: Node) -> None:
 
 def forget_keys() -> None:
     """What a process restart does to the decrypted node keys."""
-    keys._CACHE.clear()
+    keys.forget_loaded_keys()
 
 
 def sign_as(node: Node, **fields: Any) -> envelope.Envelope:

@@ -21,6 +21,7 @@ from registry.db import utcnow
 from registry.errors import InvalidCountry
 from tracing.federation import envelope, inbox, keys, outbox, service
 from tracing.federation.errors import (
+    FederationKeyError,
     InvalidFederationInput,
     NodeAlreadyInitialised,
     NodeNotInitialised,
@@ -72,11 +73,11 @@ def test_init_creates_an_identity_with_an_encrypted_key(session: Session, node_s
     pem = key_file.read_bytes()
     assert b"ENCRYPTED PRIVATE KEY" in pem
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
-    keys._CACHE.clear()
+    keys.forget_loaded_keys()
     assert envelope.public_bytes(keys.load_node_key(node_settings)) == bytes(node.public_key)
     wrong = dataclasses.replace(node_settings, extra={"ITI_FEDERATION_KEY_PASSPHRASE": "not it"})
-    keys._CACHE.clear()
-    with pytest.raises(Exception, match="cannot be loaded"):
+    keys.forget_loaded_keys()
+    with pytest.raises(FederationKeyError, match="cannot be loaded"):
         keys.load_node_key(wrong)
     entry = service.node_entry(session, node_settings)
     assert envelope.verify_entry(entry).key_id == node.key_id
