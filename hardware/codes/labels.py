@@ -35,9 +35,7 @@ class Label:
 def sheet_svg(labels: list[Label]) -> list[str]:
     """One SVG document per A4 page of labels."""
     per_page = COLS * ROWS
-    return (
-        [_page(labels[i : i + per_page]) for i in range(0, max(len(labels), 1), per_page)] if labels else []
-    )
+    return [_page(labels[i : i + per_page]) for i in range(0, len(labels), per_page)]
 
 
 def _page(labels: list[Label]) -> str:

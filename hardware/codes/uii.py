@@ -235,6 +235,6 @@ def _separator_hint(payload: str) -> str:
 
 
 def describe(payload: str) -> list[tuple[str, str, str]]:
-    """(data identifier, field, value) rows of a valid payload, in payload order, for display."""
+    """(data identifier, field, value) rows of a valid payload, in the documented order, for display."""
     mark = parse(payload)
     return [(di, KNOWN_DIS[di][0], value) for di, value in mark.elements()]

@@ -89,7 +89,8 @@ def run(
         seen = ", ".join(show(d) for d in decoded) or "no symbol"
         return _failed(
             "verify",
-            f"the code read from the mark ({seen}) is not {show(composed.payload)}",
+            f"the code read from the mark ({seen}) is not {show(composed.payload)}: the part IS marked but "
+            "unverified and nothing was recorded; quarantine it and follow the re-marking procedure",
             composed,
             decoded=decoded,
         )
