@@ -95,7 +95,7 @@ TITLES = {
 }
 
 
-_RETRIES = 5
+_RETRIES = 8
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
