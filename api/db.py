@@ -7,14 +7,16 @@ then failed to commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from registry import db_routing
 from registry.config import Settings
@@ -58,9 +60,16 @@ async def get_session(ctx: Context, request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_end, session, commit=False)
+        await _in_own_thread(_end, session, commit=False)
         raise
-    await run_in_threadpool(_end, session, commit=True, routing=ctx.routing, principal=_principal(request))
+    await _in_own_thread(_end, session, commit=True, routing=ctx.routing, principal=_principal(request))
+
+
+async def _in_own_thread(fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Run a session's end outside the shared worker-thread limit (as FastAPI does for the exit of sync
+    dependencies). Otherwise, under load, finished requests hold their pool connections while waiting for a
+    worker thread to commit, and every worker thread waits for a pool connection: nothing moves."""
+    await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=anyio.CapacityLimiter(1))
 
 
 def _end(
@@ -119,16 +128,16 @@ async def get_read_session(ctx: Context, request: Request) -> AsyncIterator[Sess
         try:
             yield plain
         except BaseException:
-            await run_in_threadpool(_end, plain, commit=False)
+            await _in_own_thread(_end, plain, commit=False)
             raise
-        await run_in_threadpool(_end, plain, commit=True)
+        await _in_own_thread(_end, plain, commit=True)
         return
     session = ReadOnlySession(ctx.routing, request.state)
     request.state.read_session = session  # lets tests and logs see where the read went
     try:
         yield session
     finally:
-        await run_in_threadpool(_end_read, session)
+        await _in_own_thread(_end_read, session)
 
 
 def _end_read(session: ReadOnlySession) -> None:

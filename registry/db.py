@@ -80,6 +80,7 @@ CountryCode = Annotated[str, mapped_column(String(2))]
 # a command or request must fail in bounded time instead (503 at the API). `connect_timeout` in the URL or
 # PGCONNECT_TIMEOUT in the environment overrides this.
 PG_CONNECT_TIMEOUT_S = 5
+SQLITE_POOL_SIZE = 40  # connections kept open: as many as the API's worker threads (anyio's default)
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -91,6 +92,12 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         and "PGCONNECT_TIMEOUT" not in os.environ
     ):
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # A SQLite connection costs a file handle, so never make a thread wait for one: the API's worker
+        # threads would wait for connections held by requests that wait for a worker thread (FastAPI
+        # validates a sync route's answer in one before the request's session ends), and none would move.
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", -1)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
