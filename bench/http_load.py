@@ -184,8 +184,20 @@ def uvicorn_args(target: str, port: int) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(target: str, env: dict[str, str], log: Path) -> Iterator[str]:
+def server(target: str, env: dict[str, str], log: Path) -> Iterator[Served]:
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(uvicorn_args(target, port), env=env, cwd=REPO, stdout=out, stderr=out)
@@ -202,7 +214,7 @@ def server(target: str, env: dict[str, str], log: Path) -> Iterator[str]:
                             f"{target} did not start: {log.read_text(errors='replace')}"
                         ) from None
                     time.sleep(0.1)
-            yield url
+            yield Served(url, proc.pid)
         finally:
             proc.terminate()
             try:
@@ -346,9 +358,9 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
         env = iti_env(db)
         bodies: dict[str, bytes] = {}
         _step("b. registry server: check every scenario answers the expected weapon")
-        with server("api.app:create_app", env, work / "registry-check.log") as url:
+        with server("api.app:create_app", env, work / "registry-check.log") as served:
             for sc in plan:
-                bodies.setdefault(sc.bare, check_answers(url, sc, picked))
+                bodies.setdefault(sc.bare, check_answers(served.url, sc, picked))
         docs_file = work / "bare-docs.json"
         docs_file.write_text(json.dumps({k: json.loads(v) for k, v in bodies.items()}), encoding="utf-8")
         results["response_bytes"] = {k: len(v) for k, v in bodies.items()}
@@ -358,10 +370,15 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
             scripts[f"bare_{name}"] = wrk_script(work / f"bare_{name}.lua", [f"/bare/{name}"], {}, seed)
         runs: dict[str, list[dict[str, Any]]] = {k: [] for k in scripts}
 
-        def load(url: str, key: str) -> None:
+        def load(served: Served, key: str) -> None:
             opts = {"threads": args.threads, "connections": args.connections}
-            wrk(url, scripts[key], seconds=args.warmup, **opts)
-            r = wrk(url, scripts[key], seconds=args.seconds, **opts)
+            wrk(served.url, scripts[key], seconds=args.warmup, **opts)
+            cpu = cpu_seconds(served.pid)
+            r = wrk(served.url, scripts[key], seconds=args.seconds, **opts)
+            cpu = cpu_seconds(served.pid) - cpu
+            # CPU the server spent per answer, and the share of one core it got (the machine is shared).
+            r["server_cpu_ms_per_request"] = 1000 * cpu / max(1, r["requests"])
+            r["server_cpu_share"] = cpu / (r["duration_us"] / 1e6)
             runs[key].append(r)
             print(
                 f"   {key}: {r['rps']:,.0f} req/s, p50 {r['p50_us'] / 1000:.2f} ms, p99 {r['p99_us'] / 1000:.2f} ms"
@@ -369,12 +386,12 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
         for i in range(args.rounds):
             _step(f"c. round {i + 1} of {args.rounds}: bare, then registry")
-            with server("bench.http_load:bare_app", bare_env, work / "bare.log") as url:
+            with server("bench.http_load:bare_app", bare_env, work / "bare.log") as served:
                 for name in sorted({sc.bare for sc in plan}):
-                    load(url, f"bare_{name}")
-            with server("api.app:create_app", env, work / "registry.log") as url:
+                    load(served, f"bare_{name}")
+            with server("api.app:create_app", env, work / "registry.log") as served:
                 for sc in plan:
-                    load(url, sc.name)
+                    load(served, sc.name)
         results["runs"] = runs
         results["summary"] = summarise(plan, runs)
         results["machine"]["loadavg_at_end"] = os.getloadavg()
@@ -399,6 +416,8 @@ def summarise(plan: list[Scenario], runs: dict[str, list[dict[str, Any]]]) -> di
             "p50_ms": _median(rs, "p50_us") / 1000,
             "p99_ms": _median(rs, "p99_us") / 1000,
             "bytes_per_response": _median(rs, "bytes_per_response"),
+            "cpu_ms_per_request": _median(rs, "server_cpu_ms_per_request"),
+            "cpu_share": _median(rs, "server_cpu_share"),
         }
     for sc in plan:
         out[sc.name]["label"] = sc.label
@@ -442,8 +461,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{st['warmup_seconds']:g} s warm-up, {st['rounds']} round(s), medians shown; servers: "
         f"`uvicorn {st['uvicorn']}`; {r['sampled_weapons']:,} random existing weapons.",
         "",
-        "| Request | req/s | p50 | p99 | bytes | bare req/s | ÷ bare | target ≥ 0.5 |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| Request | req/s | p50 | p99 | bytes | server CPU per request | bare req/s | ÷ bare | target ≥ 0.5 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for x in s.values():
         if "ratio" not in x:
@@ -451,7 +470,7 @@ def markdown(r: dict[str, Any]) -> str:
         b = s[x["bare"]]
         lines.append(
             f"| {x['label']} | {x['rps']:,.0f} | {x['p50_ms']:.2f} ms | {x['p99_ms']:.2f} ms "
-            f"| {x['bytes_per_response']:.0f} | {b['rps']:,.0f} | {x['ratio']:.2f} "
+            f"| {x['bytes_per_response']:.0f} | {x['cpu_ms_per_request']:.2f} ms ({100 * x['cpu_share']:.0f} % of a core) | {b['rps']:,.0f} | {x['ratio']:.2f} "
             f"| {'met' if x['ratio'] >= TARGET_RATIO else '**missed**'} |"
         )
     lines += ["", "Bare Starlette endpoints answering the same documents:", ""]
@@ -459,7 +478,8 @@ def markdown(r: dict[str, Any]) -> str:
         if key.startswith("bare_"):
             lines.append(
                 f"- `{key}`: {x['rps']:,.0f} req/s, p50 {x['p50_ms']:.2f} ms, p99 {x['p99_ms']:.2f} ms, "
-                f"{x['bytes_per_response']:.0f} bytes per response"
+                f"{x['bytes_per_response']:.0f} bytes per response, server CPU {x['cpu_ms_per_request']:.3f} ms "
+                f"per request ({100 * x['cpu_share']:.0f} % of a core)"
             )
     return "\n".join(lines) + "\n"
 
