@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv demo clean bench browser screenshots
+.PHONY: run test lint venv demo clean bench browser screenshots documents failover-tools
 # Root installs Debian packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -21,6 +21,21 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq || true; \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+## Pango (WeasyPrint's text layout) and fonts for PDF documents in the six UN languages: Noto for Arabic and
+## Chinese, DejaVu as the fallback. Installed from Debian when any is missing.
+DOC_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-core fonts-noto-cjk fonts-dejavu-core
+documents:
+	@dpkg -s $(DOC_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DOC_PACKAGES) >/dev/null; }
+
+## pg_auto_failover (monitor and keeper) from Debian for the automatic-failover test (tests/registry/replicas),
+## matching the installed PostgreSQL server's major version.
+PG_MAJOR := $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+failover-tools:
+	@command -v pg_autoctl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq pg-auto-failover-cli \
+		postgresql-$(PG_MAJOR)-auto-failover >/dev/null; }
+
 ## Set up, migrate a SQLite database under var/, load demo data and demo logins if empty, serve the web UI
 ## and API on http://127.0.0.1:8000 (Ctrl-C stops it).
 run: $(STAMP)
@@ -33,7 +48,7 @@ run: $(STAMP)
 	$(BIN)/iti serve --host 127.0.0.1 --port 8000
 
 ## Set up, lint, and run the whole test suite (SQLite and PostgreSQL).
-test: $(STAMP) browser
+test: $(STAMP) browser documents failover-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
