@@ -16,6 +16,7 @@ from hardware.marking.errors import Busy, FrameError, MarkFailed, Refused, Timeo
 from hardware.marking.job import JobRefused, MarkJob
 from hardware.marking.machine import MachineStatus
 from hardware.marking.panasonic.codec import (
+    NAK_CHECKSUM,
     NAK_MEANING,
     Ack,
     Command,
@@ -29,6 +30,8 @@ from hardware.marking.transport import Transport
 
 MAX_STRINGS = 50
 MAX_STRING_LEN = 60
+RETRIES = 2
+IDEMPOTENT = frozenset({"FNO", "STR", "STS", "MST", "ERC"})  # setting or reading the same value again
 
 
 class PanasonicLP:
@@ -50,6 +53,20 @@ class PanasonicLP:
 
     # -- one exchange --------------------------------------------------------------------------------------
     def _exchange(self, cmd: Command) -> Reply:
+        """Send and wait for the reply. A command that is safe to repeat is sent again (up to RETRIES times)
+        when line noise garbled the exchange: a reply failing its checksum, or NAK 05 for ours. Starting
+        a mark is never repeated: its first copy may have been executed."""
+        for attempt in range(RETRIES + 1):
+            try:
+                return self._once(cmd)
+            except (FrameError, Refused) as exc:
+                noise = exc.code == NAK_CHECKSUM
+                if not (noise and cmd.name in IDEMPOTENT and self._checksum) or attempt == RETRIES:
+                    raise
+                self._split = Splitter()  # drop any partial frame of the garbled reply
+        raise AssertionError("unreachable")
+
+    def _once(self, cmd: Command) -> Reply:
         self._t.write(cmd.encode(with_checksum=self._checksum))
         deadline = time.monotonic() + self._reply_timeout
         while True:

@@ -19,7 +19,12 @@ from hardware.marking.panasonic.codec import (
 )
 from hardware.marking.simulator import SimMachine, SimRefusal, garble
 
-NAK_FOR = {"wrong_state": NAK_WRONG_STATE, "bad_data": NAK_BAD_DATA, "alarm": NAK_ALARM}
+NAK_FOR = {
+    "wrong_state": NAK_WRONG_STATE,
+    "bad_data": NAK_BAD_DATA,
+    "alarm": NAK_ALARM,
+    "checksum": NAK_CHECKSUM,
+}
 OPERATION = {
     "FNOS": "load",
     "STRS": "load",

@@ -10,7 +10,8 @@ from hardware.marking.errors import Busy, Disconnected, FrameError, MarkFailed, 
 from hardware.marking.job import JobRefused, MarkField, MarkJob
 from hardware.marking.machine import MarkingMachine
 from hardware.marking.panasonic.driver import PanasonicLP
-from tests.hardware.marking.conftest import Rig
+from hardware.marking.simulator import SimMachine
+from tests.hardware.marking.conftest import Rig, build
 
 PAYLOAD = uii.compose(UniqueMark(enterprise="GLOCK", model="17", serial="AB123", country="AT", year=2024))
 JOB = MarkJob(
@@ -77,8 +78,10 @@ def test_garbled_read_back_is_never_taken_for_the_loaded_text(rig: Rig) -> None:
     try:
         got = rig.machine.read_fields([2])
     except (FrameError, Refused):
-        return  # detected on the wire (checksum or syntax)
-    assert got != {2: "AB123"}  # undetectable on the wire, so the read-back comparison catches it
+        return  # detected on the wire (syntax)
+    if got == {2: "AB123"}:  # detected by the checksum, and the read was repeated
+        assert sum(d == "tx" and b"STRR02" in data for _, d, data in rig.log.entries) == 2
+    # otherwise undetectable on the wire: the station's read-back comparison refuses the mismatch
 
 
 def test_replies_split_byte_by_byte_are_reassembled(rig: Rig) -> None:
@@ -135,3 +138,19 @@ def test_panasonic_refuses_an_overlong_string_before_sending_anything() -> None:
     long_job = MarkJob(fields=(MarkField("serial", "X" * 61, 1.6),), depth_mm=0.1)
     with pytest.raises(JobRefused, match="at most 60"):
         PanasonicLP(NoLink()).load(long_job)
+
+
+def test_panasonic_repeats_a_safe_command_after_line_noise_but_never_a_start() -> None:
+    sim = SimMachine(mark_seconds=0.02)
+    rig = build("panasonic-pty", sim)
+    try:
+        sim.faults.nak["load"] = "checksum"  # our FNO frame arrived damaged: NAK 05
+        rig.machine.load(JOB)
+        assert sim.program == 7
+        sim.faults.garble.add("mark")  # the ACK to the start command is damaged
+        with pytest.raises(FrameError):
+            rig.machine.mark(timeout=1)
+        assert sum(d == "tx" and b"MRKS1" in data for _, d, data in rig.log.entries) == 1
+    finally:
+        rig.machine.close()
+        rig.served.stop()
