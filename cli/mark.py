@@ -138,6 +138,43 @@ def parse_command(
     )
 
 
+@app.command("read")
+def read_command(
+    image: Annotated[Path, typer.Argument(help="A photo or camera frame of a mark (PNG, JPEG, …)")],
+) -> None:
+    """Decode every code in a picture, parse unique-mark payloads, and find the weapon in the registry."""
+    from PIL import Image, UnidentifiedImageError
+
+    from hardware.readers.image import decode_image
+    from registry.weapons import service as weapons
+
+    try:
+        with Image.open(image) as img:
+            texts = decode_image(img)
+    except (OSError, UnidentifiedImageError) as exc:
+        fail(f"cannot read the image {image}: {exc}", Exit.INVALID, {"field": "image"})
+    if not texts:
+        fail(f"no code found in {image}", Exit.NOT_FOUND, {"field": "image"})
+    found: list[dict[str, object]] = []
+    rows: list[list[str]] = []
+    with transaction() as session:
+        for text in texts:
+            try:
+                mark = uii.parse(text)
+            except CodeError as exc:
+                found.append({"text": text, "error": exc.message})
+                rows.append([uii.show(text), exc.message, "—"])
+                continue
+            ids = [
+                str(w.id)
+                for w, _ in weapons.find_by_mark(session, mark.serial)
+                if w.manufacturer_code == mark.enterprise
+            ]
+            found.append({"text": text, "uii": mark.uii, "weapon_ids": ids})
+            rows.append([uii.show(text), mark.uii, ", ".join(ids) or "not in the registry"])
+    emit({"codes": found}, human=table(str(image), ["code", "UII / problem", "weapon"], rows))
+
+
 @app.command("run")
 def run_command(
     weapon_id: Annotated[str, typer.Argument(help="The weapon's id")],

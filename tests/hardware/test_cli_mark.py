@@ -48,6 +48,8 @@ def test_mark_code_writes_a_decodable_png_and_svg(iti: Iti, tmp_path: Path) -> N
     iti("mark", "code", wid, "--format", "svg", "--out", str(tmp_path / "m.svg"))
     (img,) = svg_symbols((tmp_path / "m.svg").read_text())
     assert decode(img) == [("DataMatrix", expected.encode())]
+    read = iti.json("mark", "read", str(tmp_path / "m.png"))
+    assert read["codes"] == [{"text": expected, "uii": f"GLOCK17{serial}", "weapon_ids": [wid]}]
     preview = iti.json("mark", "preview", wid, "--out", str(tmp_path / "p.svg"))
     assert [f["name"] for f in preview["fields"]] == ["maker", "model", "serial", "country", "year", "code"]
     assert {f["char_height_mm"] for f in preview["fields"]} == {1.6}  # the eu minimum
