@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors, health
+from api.ui import router as ui
 from api.admin.router import router as users_router
 from api.audit.router import router as audit_router
 from api.db import AppContext
@@ -24,8 +25,8 @@ from api.imports.router import router as imports_router
 from api.organisations.router import router as organisations_router
 from api.persons.router import router as persons_router
 from api.reference.router import router as reference_router
+from api.reports.router import router as reports_router
 from api.traces.router import router as traces_router
-from api.ui import router as ui
 from api.users.router import router as auth_router
 from api.weapons.router import router as weapons_router
 from registry.config import Settings, get_settings
@@ -84,6 +85,7 @@ def create_app(
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth_router)
+    app.include_router(reports_router)  # before weapons: /weapons/export.csv is not a weapon id
     app.include_router(weapons_router)
     app.include_router(organisations_router)
     app.include_router(persons_router)
@@ -93,7 +95,6 @@ def create_app(
     app.include_router(federation_router)
     app.include_router(imports_router)
     app.include_router(traces_router)
-    ui.install(app)
     ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -15,6 +15,7 @@ from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -64,6 +65,17 @@ def check_language(lang: str | None) -> str:
             f"documents are made in {', '.join(LANGUAGES)}; not {lang!r}", field="lang", value=lang
         )
     return value
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of the six languages for an `Accept-Language` header, else English."""
+    preferred = [
+        p.split(";")[0].strip().replace("-", "_") for p in (accept_language or "").split(",") if p.strip()
+    ]
+    if not preferred:
+        return DEFAULT
+    match = Locale.negotiate(preferred, list(LANGUAGES), sep="_")
+    return match.language if match is not None and match.language in LANGUAGES else DEFAULT
 
 
 @dataclass(frozen=True)
