@@ -55,6 +55,7 @@ from registry.reference.service import seed_reference_data
 from registry.users import service as users
 from registry.users.roles import Permission, Role, has_permission
 from registry.weapons.models import Weapon
+from tracing.federation import service as federation
 
 pytestmark = pytest.mark.slow
 
@@ -129,6 +130,15 @@ def _populate(url: str, settings_: Settings) -> dict[Role, str]:
                 seed=11,
             )
             audit.sign_head(s, load_or_create_signing_key(settings_), actor=ACTOR_REGISTRY)
+            federation.init_node(
+                s,
+                settings_,
+                actor="test-setup",
+                country="KE",
+                poc_name="National point of contact",
+                contact="poc@example.ke",
+                url="https://iti.example.ke",
+            )
             tokens = {}
             users.add_user(s, actor="test-setup", username=SPARE, role=Role.AUDITOR, password=PASSWORD)
             for role in Role:
@@ -147,8 +157,16 @@ def _populate(url: str, settings_: Settings) -> dict[Role, str]:
 
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    db: Path = tmp_path_factory.mktemp("fuzz") / "registry.db"
-    app_settings = dataclasses.replace(get_settings(), database_url=f"sqlite:///{db}", node_country="KE")
+    var: Path = tmp_path_factory.mktemp("fuzz")
+    # A node of its own (database, keys), set up as a real deployment would be.
+    app_settings = dataclasses.replace(
+        get_settings(),
+        database_url=f"sqlite:///{var / 'registry.db'}",
+        var_dir=var,
+        data_key_file=var / "keys" / "data.key",
+        audit_key_file=var / "keys" / "audit-signing.pem",
+        node_country="KE",
+    )
     tokens = _populate(app_settings.database_url, app_settings)
     app = create_app(app_settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
