@@ -20,6 +20,7 @@ from cli import (
     organisations,
     records,
     reference,
+    report,
     serve,
     trace,
     users,
@@ -55,6 +56,7 @@ app.add_typer(trace.app, name="trace")
 node.register(app)
 backup.register(app)
 app.add_typer(mark.app, name="mark")
+app.add_typer(report.app, name="report")
 app.command("import")(data.import_command)
 app.command("export")(data.export_command)
 app.command("serve")(serve.serve_command)

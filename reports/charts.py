@@ -13,11 +13,9 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
 from sqlalchemy.orm import Session
 
 from registry.history.lifecycle import RECOVERY_EVENTS
@@ -27,16 +25,28 @@ from reports.i18n import N_, Lang
 from tracing.requests import repository as trace_repo
 from tracing.requests import stats
 
-matplotlib.rcParams.update(
-    {
-        "svg.fonttype": "none",
-        "svg.hashsalt": "iti-registry",  # stable element ids: the same data gives the same SVG
-        "font.family": ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans Arabic"],
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-)
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@cache
+def _matplotlib() -> None:
+    """Load and set up matplotlib on first drawing only: every `iti` command and the API import this module."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display, ever
+    matplotlib.rcParams.update(
+        {
+            "svg.fonttype": "none",
+            "svg.hashsalt": "iti-registry",  # stable element ids: the same data gives the same SVG
+            "font.family": ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans Arabic"],
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+
+
 BLUE, ORANGE, GREY = "#2b6cb0", "#dd6b20", "#718096"
 # The SVG names its fonts with this stack, so whoever draws it picks a font for every script.
 FONT_STACK = (
@@ -127,11 +137,16 @@ def sdg_by_year(session: Session, *, years: list[int] | None = None) -> dict[int
 
 
 def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Figure, Any]:
+    _matplotlib()
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 
 
 def _svg(fig: Figure) -> str:
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     buf = io.StringIO()
     FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None, "Creator": "iti-registry"})
     text = buf.getvalue()

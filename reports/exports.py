@@ -16,7 +16,6 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from registry.weapons import repository as weapon_repo
@@ -159,6 +158,8 @@ def to_csv(rows: Iterable[list[Any]]) -> Iterator[bytes]:
 
 
 def to_xlsx(rows: Iterable[list[Any]], *, sheet: str = "export") -> bytes:
+    from openpyxl import Workbook  # loaded for XLSX only: every `iti` command imports this package
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(sheet)
     for row in rows:
