@@ -34,7 +34,7 @@ class Transport(Protocol):
 
 @dataclass
 class TrafficLog:
-    """Every frame exchanged with a machine, with its direction and a monotonic timestamp."""
+    """Every frame exchanged with a machine: wall-clock time (UTC epoch seconds), direction, bytes."""
 
     entries: list[tuple[float, str, bytes]] = field(default_factory=list)
 
