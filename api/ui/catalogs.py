@@ -29,11 +29,52 @@ from registry.codes import (
 )
 from registry.imports.jobs_models import JobStatus
 from registry.users.roles import Role
+from tracing.requests.codes import (
+    Completeness,
+    Confidentiality,
+    DelayReason,
+    Direction,
+    Ground,
+    IntendedUse,
+    RecoveryKind,
+    TraceState,
+    Urgency,
+)
 
 UI_DIR = Path(__file__).parent
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+# Words the trace pages show from the trace service's data: what an overdue request owes, statistics keys.
+TRACE_WORDS = (
+    "acknowledgement",
+    "answer",
+    "follow_up",
+    "sent",
+    "received",
+    "answered",
+    "answered_full",
+    "answered_partial",
+    "delayed",
+    "restricted",
+    "refused",
+    "closed",
+    "year",
+    "seized",
+    "found",
+    "surrendered",
+    "seized_without_criminal_offence_excluded",
+    "established",
+    "denominator",
+    "indicator",
+    "send",
+    "deliver",
+    "acknowledge",
+    "delay",
+    "restrict",
+    "refuse",
+    "close",
+)
 COMPONENTS = ("frame", "receiver", "barrel", "slide", "cylinder", "bolt", "upper receiver", "lower receiver")
 CODE_LISTS: tuple[type[StrEnum], ...] = (
     Status,
@@ -45,13 +86,22 @@ CODE_LISTS: tuple[type[StrEnum], ...] = (
     IllicitGround,
     Role,
     JobStatus,
+    TraceState,
+    Urgency,
+    Confidentiality,
+    RecoveryKind,
+    IntendedUse,
+    DelayReason,
+    Ground,
+    Completeness,
+    Direction,
 )
 
 
 def code_words() -> set[str]:
     """What the `label` filter looks up: each code with underscores as spaces."""
     words = {member.value.replace("_", " ") for enum in CODE_LISTS for member in enum}
-    return words | set(COMPONENTS)
+    return words | set(COMPONENTS) | {w.replace("_", " ") for w in TRACE_WORDS}
 
 
 def extracted() -> dict[str | tuple[str, str], set[str]]:

@@ -112,7 +112,8 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
 def sign_in(page: Page, role: str) -> None:
     page.goto("/ui/")
     assert "/ui/login" in page.url
-    page.get_by_label("User name").fill(role.replace("_", "-"))
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Password").press("Enter")  # keyboard, as officers do
+    # By the fields' ids, not their labels: the login page may be in any of the six languages.
+    page.locator("#username").fill(role.replace("_", "-"))
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#password").press("Enter")  # keyboard, as officers do
     page.wait_for_url("**/ui/")
