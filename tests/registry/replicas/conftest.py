@@ -1,5 +1,5 @@
-"""A migrated primary with a streaming hot standby, made for each test module that asks for `pair` and
-destroyed after it. Without PostgreSQL's server binaries the tests skip, except in CI, where they fail."""
+"""A migrated primary with a streaming hot standby (`pair`), made once for the package and destroyed after
+it. Without PostgreSQL's server binaries the tests skip, except in CI, where they fail."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from tests.registry.replicas.cluster import Pair, add_standby, make_pair, pg_bin
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def pair() -> Iterator[Pair]:
+    """One pair for the package, to keep the tests fast: test_read_replicas.py leaves it streaming, and
+    test_scripted_failover.py, which promotes the standby, runs after it (pytest runs files by name)."""
     try:
         pg_bin()
     except RuntimeError as exc:

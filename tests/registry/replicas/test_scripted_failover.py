@@ -12,56 +12,22 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from registry.audit import checker
 from registry.db import make_engine
-from tests.api.conftest import weapon_body
-from tests.factories import unique_serial
 from tests.registry.replicas.cluster import Pair
 from tests.registry.replicas.conftest import bearer, settings_for
+from tests.registry.replicas.writeload import Load, present
 
 pytestmark = pytest.mark.postgres
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "failover.py"
-
-
-@dataclass
-class Load:
-    """Registers weapons one after another until stopped; remembers which the API acknowledged."""
-
-    client: TestClient
-    headers: dict[str, str]
-    acknowledged: list[tuple[str, float]] = field(default_factory=list)  # (serial, monotonic time of 201)
-    failed: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            serial = unique_serial("F")
-            try:
-                r = self.client.post("/api/v1/weapons", json=weapon_body(serial), headers=self.headers)
-            except Exception:  # a transport-level failure is simply "not acknowledged"
-                r = None
-            if r is not None and r.status_code == 201:
-                self.acknowledged.append((serial, time.monotonic()))
-            else:
-                self.failed += 1
-                time.sleep(0.05)
-
-    def wait_for(self, count: int, *, after: float = 0.0, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while sum(1 for _, t in self.acknowledged if t > after) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"fewer than {count} writes acknowledged (failed: {self.failed})")
-            time.sleep(0.05)
 
 
 def _synchronous(pair: Pair) -> None:
@@ -72,12 +38,6 @@ def _synchronous(pair: Pair) -> None:
     while pair.primary.sql("SELECT sync_state FROM pg_stat_replication") != [("sync",)]:
         assert time.monotonic() < deadline, "the standby did not become synchronous"
         time.sleep(0.1)
-
-
-def _present(engine: Engine, serials: list[str]) -> set[str]:
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT serial FROM weapons WHERE serial = ANY(%(s)s)", {"s": serials})
-        return {r[0] for r in rows}
 
 
 def test_the_script_refuses_while_the_old_primary_is_alive(pair: Pair) -> None:
@@ -144,7 +104,7 @@ def test_failover_keeps_every_acknowledged_write_and_the_app_reconnects(pair: Pa
     before_kill = [s for s, t in load.acknowledged if t < killed_at]
     new_primary = make_engine(pair.standby.url())
     try:
-        assert _present(new_primary, serials) == set(serials)  # every acknowledged write survived
+        assert present(new_primary, serials) == set(serials)  # every acknowledged write survived
         assert len(before_kill) >= 10
         with Session(new_primary) as s:
             report = checker.verify(s)
