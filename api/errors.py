@@ -223,13 +223,15 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if not unavailable:
         return _unexpected(request, exc)
     log.warning("api.database_unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+    # SQLite's single writer was busy: the lock is held for one transaction, so retrying soon is right.
+    locked = isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
     return problem(
         request,
         status=503,
         title="Database unavailable",
         code="database_unavailable",
         detail="the database cannot be reached or is busy; nothing was recorded: retry after the time given",
-        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+        headers={"Retry-After": "1" if locked else str(DATABASE_RETRY_AFTER)},
     )
 
 

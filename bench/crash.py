@@ -233,6 +233,7 @@ class ServerDrill:
     seconds: float
     acknowledged: int = 0
     other_statuses: dict[str, int] = field(default_factory=dict)
+    retry_after_values: list[str | None] = field(default_factory=list)
     in_flight_at_kill: int = 0
     acknowledged_missing: list[str] = field(default_factory=list)
     events_in_database: int = 0
@@ -275,6 +276,7 @@ def _writer(
                 out["acked"].append(r.json()["event"]["id"])
             else:
                 out["other"][str(r.status_code)] = out["other"].get(str(r.status_code), 0) + 1
+                out["retry_after"].add(r.headers.get("Retry-After"))
 
 
 def server_drill(work: Path, *, threads: int, seconds: float, database_url: str | None = None) -> ServerDrill:
@@ -290,7 +292,7 @@ def server_drill(work: Path, *, threads: int, seconds: float, database_url: str 
         r.raise_for_status()
         weapons.append(r.json()["id"])
     stop = threading.Event()
-    state: dict[str, Any] = {"acked": [], "other": {}, "in_flight": 0}
+    state: dict[str, Any] = {"acked": [], "other": {}, "in_flight": 0, "retry_after": set()}
     workers = [
         threading.Thread(target=_writer, args=(server.base, headers, w, stop, state), daemon=True)
         for w in weapons
@@ -307,6 +309,7 @@ def server_drill(work: Path, *, threads: int, seconds: float, database_url: str 
     elapsed = time.monotonic() - started
     acked = list(state["acked"])
     drill.acknowledged, drill.other_statuses = len(acked), dict(state["other"])
+    drill.retry_after_values = sorted(state["retry_after"], key=str)
     drill.appends_per_s = round(len(acked) / elapsed, 1)
     engine = create_engine(iti.url)
     with engine.connect() as conn:
