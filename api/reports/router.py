@@ -19,6 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from api.auth import require
 from api.db import DbSession, ReadSession
 from api.errors import problem_responses
+from api.reports.responses import pdf_response, spreadsheet_response, svg_response
 from api.reports.schemas import PDF, SPREADSHEETS, SVG, LangQuery
 from registry.codes import Status
 from registry.users.roles import Permission
@@ -42,19 +43,6 @@ def _language(request: Request, lang: str | None) -> str:
     return lang or negotiate(request.headers.get("accept-language"))
 
 
-def _pdf(data: bytes, filename: str, lang: str) -> Response:
-    return Response(
-        content=data,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Content-Language": lang,
-            # Registry records and confidential trace information: never kept by shared caches.
-            "Cache-Control": "no-store",
-        },
-    )
-
-
 @router.get(
     "/api/v1/reports/national",
     summary="The ITI sections of the national report for a period (PDF)",
@@ -73,7 +61,7 @@ def national_report(
 ) -> Response:
     language = _language(request, lang)
     data = national_report_pdf(session, since=since, until=until, lang=language)
-    return _pdf(data, f"iti-national-report-{since}_{until}-{language}.pdf", language)
+    return pdf_response(data, f"iti-national-report-{since}_{until}-{language}.pdf", language)
 
 
 @router.get(
@@ -93,9 +81,7 @@ def chart(
 ) -> Response:
     language = _language(request, lang)
     svg = charts.chart_svg(session, name, lang=language, since=since, until=until)
-    return Response(
-        svg, media_type="image/svg+xml", headers={"Content-Language": language, "Cache-Control": "no-store"}
-    )
+    return svg_response(svg, language)
 
 
 @router.get(
@@ -109,7 +95,7 @@ def trace_answer(
 ) -> Response:
     language = _language(request, lang)
     data = trace_answer_pdf(session, request_id=request_id, actor=who.username, lang=language)
-    return _pdf(data, f"trace-answer-{request_id}-{language}.pdf", language)
+    return pdf_response(data, f"trace-answer-{request_id}-{language}.pdf", language)
 
 
 @router.get(
@@ -124,18 +110,7 @@ def weapon_sheet(
     language = _language(request, lang)
     url = f"{request.base_url}ui/weapons/{weapon_id}"  # the QR on the sheet opens the record's page
     data = weapon_sheet_pdf(session, weapon_id=weapon_id, lang=language, record_url=url)
-    return _pdf(data, f"weapon-{weapon_id}-{language}.pdf", language)
-
-
-def _download(fmt: exports.Format, rows: object, name: str) -> StreamingResponse:
-    return StreamingResponse(
-        exports.export(rows, fmt, sheet=name),  # type: ignore[arg-type]
-        media_type=exports.MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}.{fmt.value}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return pdf_response(data, f"weapon-{weapon_id}-{language}.pdf", language)
 
 
 @router.get(
@@ -164,7 +139,7 @@ def export_weapons(
     # Read before the response starts: a bad filter is a 422 problem, not a broken download, and the rows
     # do not outlive the request's session (exports stop at 100 000 weapons; `iti export` has no limit).
     rows = list(exports.weapon_rows(session, filters))
-    return _download(fmt, rows, "weapons")
+    return spreadsheet_response(fmt, rows, "weapons")
 
 
 @router.get(
@@ -180,4 +155,4 @@ def export_trace_stats(
     year: Annotated[int | None, Query(ge=1990, le=2200)] = None,
 ) -> StreamingResponse:
     rows = list(exports.stats_rows(session, year=year))
-    return _download(fmt, rows, "trace-statistics")
+    return spreadsheet_response(fmt, rows, "trace-statistics")

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.ui import admin, audit, dashboard, i18n, imports, login, traces, weapons
+from api.ui import admin, audit, dashboard, i18n, imports, login, reports, traces, weapons
 from api.ui.i18n import _
 from api.ui.session import CsrfFailed, LoginRequired, PageForbidden, login_url
 from api.ui.templating import render
@@ -86,7 +86,7 @@ def _html_or(original: Handler) -> Handler:
 def install(app: FastAPI) -> None:
     app.add_middleware(i18n.LanguageMiddleware)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")
-    for module in (login, dashboard, weapons, traces, imports, audit, admin):
+    for module in (login, dashboard, weapons, traces, imports, reports, audit, admin):
         app.include_router(module.router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageForbidden, _forbidden)

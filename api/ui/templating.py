@@ -37,6 +37,7 @@ MENU: tuple[tuple[str, str, Permission | None], ...] = (
     (N_("Register"), "/ui/weapons/new", Permission.WEAPON_WRITE),
     (N_("Traces"), "/ui/traces", Permission.TRACE_READ),
     (N_("Imports"), "/ui/imports", Permission.IMPORT),
+    (N_("Reports"), "/ui/reports", Permission.AUDIT_READ),
     (N_("Audit"), "/ui/audit", Permission.AUDIT_READ),
     (N_("Users"), "/ui/admin/users", Permission.USER_ADMIN),
 )

@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import login_headers
+from tests.api.ui.conftest import SignIn
+from tests.api.ui.conftest import sign_in as sign_in
 from tests.hardware.decode import decode
 from tests.reports.conftest import Scenario, build, pdf_text, render_page
 
@@ -117,3 +119,50 @@ def test_trace_stats_export_and_charts(client: TestClient, session: Session, sce
     assert r.headers["content-type"].startswith("image/svg+xml")
     assert "robada" in r.text
     assert client.get("/api/v1/reports/charts/nothing.svg", headers=officer).status_code == 422
+
+
+def test_reports_page_shows_charts_and_links_by_role(sign_in: SignIn, scenario: Scenario) -> None:
+    auditor = sign_in("auditor")
+    r = auditor.get("/ui/reports?since=2020-01-01&until=2030-12-31", headers={"Accept-Language": "fr"})
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert html.count("<svg") == 5
+    assert 'data-chart="weapons-by-status"' in html
+    assert "récupérée" in html  # a status label inside the chart, in the officer's language
+    assert "Armes par statut" in html  # the chart's title, from the documents' catalog
+    assert "/ui/reports/national.pdf?since=2020-01-01&amp;until=2030-12-31&amp;lang=fr" in html
+    assert 'data-testid="exports"' in html  # the auditor holds export
+    assert 'href="/ui/reports"' in html  # in the menu
+
+    poc = sign_in("poc_officer")  # audit.read without export: the page, not the export links
+    page = poc.get("/ui/reports").text
+    assert "<svg" in page
+    assert 'data-testid="exports"' not in page
+    assert sign_in("marking_operator").get("/ui/reports").status_code == 403
+    assert poc.get("/ui/reports/weapons.csv").status_code == 403  # no export
+    national = poc.get("/ui/reports/national.pdf?since=2021-01-01&until=2030-12-31&lang=zh")
+    assert national.headers["content-type"] == "application/pdf"
+    assert "关于《国际追查文书》的国家报告" in pdf_text(national.content)
+    csv_rows = auditor.get("/ui/reports/weapons.csv?status=stolen").content.decode("utf-8-sig").splitlines()
+    assert len(csv_rows) == 2
+    assert str(scenario.weapons[1]) in csv_rows[1]
+
+
+def test_weapon_and_trace_pages_link_their_pdfs(sign_in: SignIn, scenario: Scenario) -> None:
+    poc = sign_in("poc_officer")
+    weapon = poc.get(f"/ui/weapons/{scenario.weapons[0]}").text
+    sheet = f"/ui/reports/weapons/{scenario.weapons[0]}/sheet.pdf?lang=en"
+    assert f'href="{sheet}"' in weapon
+    trace = poc.get(f"/ui/traces/{scenario.answered}").text
+    answer = f"/ui/reports/traces/{scenario.answered}/answer.pdf?lang=en"
+    assert f'href="{answer}"' in trace
+    # The links open with the browser session, in the page's language.
+    r = poc.get(answer)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pdf"
+    assert "UG/2026/7" in pdf_text(r.content)
+    r = poc.get(sheet)
+    assert r.status_code == 200
+    assert scenario.serials[0] in pdf_text(r.content)
+    assert poc.get(f"/ui/reports/weapons/{scenario.answered}/sheet.pdf").status_code == 404
+    assert sign_in("record_officer").get(answer).status_code == 403  # no trace.read
