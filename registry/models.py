@@ -10,6 +10,13 @@ from registry.markings.models import Component, ComponentMove, Marking
 from registry.organisations.models import Licence, Organisation
 from registry.persons.models import Person
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
+from registry.stations.models import (
+    SerialCounter,
+    SerialReservation,
+    StationCheckout,
+    StationSyncEvent,
+    Stocktake,
+)
 from registry.users.models import ApiKey, AuthToken, User
 from registry.weapons.models import Weapon, WeaponState
 from tracing.federation.models import FederationNode, InboxMessage, OutboxMessage, Peer
@@ -43,7 +50,12 @@ __all__ = [
     "Peer",
     "Person",
     "PurgePermit",
+    "SerialCounter",
+    "SerialReservation",
     "SerialSkeleton",
+    "StationCheckout",
+    "StationSyncEvent",
+    "Stocktake",
     "TraceAttachment",
     "TraceRequest",
     "TraceTransition",

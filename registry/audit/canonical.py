@@ -25,6 +25,9 @@ APPEND_ONLY_TABLES = (
     "federation_inbox",
     "trace_transitions",
     "trace_attachments",
+    "stocktakes",
+    "serial_reservations",
+    "station_checkouts",
 )
 # Tables whose rows change; the latest audit entry naming a row holds its current digest.
 MUTABLE_TABLES = (
@@ -38,6 +41,8 @@ MUTABLE_TABLES = (
     "federation_peers",
     "federation_outbox",
     "trace_requests",
+    "serial_counters",
+    "station_sync_events",
 )
 AUDITED_TABLES = APPEND_ONLY_TABLES + MUTABLE_TABLES
 
