@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bench.generate import write_file
@@ -261,22 +262,136 @@ class _Server:
 
 
 def _writer(
-    base: str, headers: dict[str, str], weapon: str, stop: threading.Event, out: dict[str, Any]
+    base: str,
+    headers: dict[str, str],
+    weapon: str,
+    stop: threading.Event,
+    out: dict[str, Any],
+    *,
+    retry_wait_cap: float = 0.0,
 ) -> None:
+    """Append events until stopped; after a 503, wait Retry-After seconds (at most `retry_wait_cap`)."""
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
         while not stop.is_set():
             out["in_flight"] += 1
+            started = time.monotonic()
             try:
                 r = http.post(f"/api/v1/weapons/{weapon}/events", json=EVENT)
             except httpx.TransportError:
                 return  # the server is gone: the outcome of this request is unknown, never acknowledged
             finally:
                 out["in_flight"] -= 1
+            out["max_latency"] = max(out.get("max_latency", 0.0), time.monotonic() - started)
             if r.status_code == 201:
                 out["acked"].append(r.json()["event"]["id"])
             else:
                 out["other"][str(r.status_code)] = out["other"].get(str(r.status_code), 0) + 1
                 out["retry_after"].add(r.headers.get("Retry-After"))
+                if retry_wait_cap and r.headers.get("Retry-After", "").isdigit():
+                    stop.wait(min(float(r.headers["Retry-After"]), retry_wait_cap))
+
+
+def _present(url: str, ids: list[str]) -> list[str]:
+    """The ids of `ids` that are not in the events table."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        # SQLite stores UUIDs as 32 hex digits, PostgreSQL as uuid: compare in one form.
+        present = {str(r[0]).replace("-", "") for r in conn.execute(text("SELECT id FROM events"))}
+    engine.dispose()
+    return [a for a in ids if a.replace("-", "") not in present]
+
+
+@dataclass
+class OutageDrill:
+    threads: int
+    outage_s: float
+    statuses_before: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    retry_after_values: list[str | None] = field(default_factory=list)
+    max_latency_s: float = 0.0
+    readyz_during_outage: list[int] = field(default_factory=list)
+    readyz_after: int = 0
+    recovered_after_s: float = -1.0
+    acknowledged: int = 0
+    acknowledged_missing: list[str] = field(default_factory=list)
+    checks_at_end: dict[str, int] = field(default_factory=dict)
+
+
+def _set_connections(admin_url: str, name: str, *, allowed: bool) -> None:
+    """Open or close one database to new connections; closing also ends its sessions. The PostgreSQL server
+    and its other databases are not touched."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}'))
+            if not allowed:
+                conn.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                    {"n": name},
+                )
+    finally:
+        admin.dispose()
+
+
+def outage_drill(
+    work: Path, *, database_url: str, admin_url: str, threads: int, outage_s: float
+) -> OutageDrill:
+    """PostgreSQL goes away under a write load and comes back, without stopping the server process or the
+    PostgreSQL server: the drill's own database refuses connections and its sessions are terminated.
+    Facts: the answers (only 201 and 503 with Retry-After expected), the slowest request (no hang), /readyz
+    during and after, how soon writes resume by themselves, every 201 in the database, the audit log."""
+    iti = Iti.fresh(work, database_url)
+    iti.upgrade()
+    headers = {"X-API-Key": iti.api_key("record_officer")}
+    server = _Server(iti, free_port())
+    name = str(make_url(database_url).database)
+    drill = OutageDrill(threads=threads, outage_s=outage_s)
+    state: dict[str, Any] = {"acked": [], "other": {}, "in_flight": 0, "retry_after": set()}
+    try:
+        weapons = []
+        for n in range(threads):
+            r = httpx.post(server.base + "/api/v1/weapons", json=weapon_body(n), headers=headers, timeout=30)
+            r.raise_for_status()
+            weapons.append(r.json()["id"])
+        stop = threading.Event()
+        workers = [
+            threading.Thread(
+                target=_writer, args=(server.base, headers, w, stop, state), kwargs={"retry_wait_cap": 1.0}
+            )
+            for w in weapons
+        ]
+        for t in workers:
+            t.start()
+        time.sleep(2)
+        drill.statuses_before = {"201": len(state["acked"]), **state["other"]}
+        _set_connections(admin_url, name, allowed=False)
+        down_until = time.monotonic() + outage_s
+        while time.monotonic() < down_until:
+            drill.readyz_during_outage.append(httpx.get(server.base + "/readyz", timeout=30).status_code)
+            time.sleep(0.5)
+        acked_at_return = len(state["acked"])
+        _set_connections(admin_url, name, allowed=True)
+        back = time.monotonic()
+        while len(state["acked"]) == acked_at_return and time.monotonic() - back < 30:
+            time.sleep(0.05)
+        if len(state["acked"]) > acked_at_return:
+            drill.recovered_after_s = round(time.monotonic() - back, 2)
+        time.sleep(2)
+        stop.set()
+        for t in workers:
+            t.join(60)
+        drill.readyz_after = httpx.get(server.base + "/readyz", timeout=30).status_code
+    finally:
+        _set_connections(admin_url, name, allowed=True)
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(30)
+    drill.statuses = {"201": len(state["acked"]), **state["other"]}
+    drill.retry_after_values = sorted(state["retry_after"], key=str)
+    drill.max_latency_s = round(state.get("max_latency", 0.0), 2)
+    drill.acknowledged = len(state["acked"])
+    drill.acknowledged_missing = _present(iti.url, list(state["acked"]))
+    drill.checks_at_end = iti.checks()
+    return drill
 
 
 def server_drill(work: Path, *, threads: int, seconds: float, database_url: str | None = None) -> ServerDrill:
@@ -311,14 +426,8 @@ def server_drill(work: Path, *, threads: int, seconds: float, database_url: str 
     drill.acknowledged, drill.other_statuses = len(acked), dict(state["other"])
     drill.retry_after_values = sorted(state["retry_after"], key=str)
     drill.appends_per_s = round(len(acked) / elapsed, 1)
-    engine = create_engine(iti.url)
-    with engine.connect() as conn:
-        present = {str(r[0]) for r in conn.execute(text("SELECT id FROM events"))}
-        # SQLite stores UUIDs as 32 hex digits, PostgreSQL as uuid: compare in one form.
-        present = {p.replace("-", "") for p in present}
-        drill.events_in_database = len(present)
-    engine.dispose()
-    drill.acknowledged_missing = [a for a in acked if a.replace("-", "") not in present]
+    drill.acknowledged_missing = _present(iti.url, acked)
+    drill.events_in_database = int(iti.scalar("SELECT count(*) FROM events"))
     drill.checks_after_kill = iti.checks()
     again = _Server(iti, free_port())
     drill.restarted_ready = True
@@ -341,6 +450,11 @@ def main(argv: list[str] | None = None) -> None:
     srv.add_argument("--threads", type=int, default=8)
     srv.add_argument("--seconds", type=float, default=20.0)
     srv.add_argument("--database-url", help="an empty PostgreSQL database (default: a SQLite file)")
+    out = sub.add_parser("outage", help="PostgreSQL unavailable under load (a scratch database of the drill)")
+    out.add_argument("--database-url", required=True, help="an empty PostgreSQL database, used and left")
+    out.add_argument("--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    out.add_argument("--threads", type=int, default=8)
+    out.add_argument("--outage-seconds", type=float, default=10.0)
     args = p.parse_args(argv)
     results: list[dict[str, Any]] = []
     if args.drill == "import":
@@ -353,6 +467,19 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 results.append(asdict(d))
                 print(json.dumps(results[-1]), flush=True)
+    elif args.drill == "outage":
+        with tempfile.TemporaryDirectory(prefix="iti-crash-") as tmp:
+            o = outage_drill(
+                Path(tmp),
+                database_url=args.database_url,
+                admin_url=args.admin_url,
+                threads=args.threads,
+                outage_s=args.outage_seconds,
+            )
+        summary = asdict(o)
+        summary["acknowledged_missing"] = len(o.acknowledged_missing)
+        summary["readyz_during_outage"] = sorted(set(o.readyz_during_outage))
+        print(json.dumps(summary), flush=True)
     else:
         with tempfile.TemporaryDirectory(prefix="iti-crash-") as tmp:
             d = server_drill(

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from bench.crash import outage_drill
 from registry import migrate
 from registry.config import Settings, get_settings
 from registry.db import make_engine
@@ -187,3 +188,21 @@ def test_postgres_outage_under_the_app_is_503_then_recovers_by_itself(
     # The three refused appends left nothing; the acknowledged ones are all there.
     assert [e["type"] for e in history] == ["imported", "origin_assessed", "origin_assessed"]
     assert json.dumps(statuses)
+
+
+@pytest.mark.postgres
+def test_postgres_outage_under_a_write_load_loses_no_acknowledged_write(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """`iti serve` under 4 writers; the database goes away for 3 s and comes back (bench.crash.outage_drill)."""
+    d = outage_drill(tmp_path, database_url=postgres_url, admin_url=PG_URL, threads=4, outage_s=3)
+    assert d.statuses_before.get("201", 0) > 0
+    assert set(d.statuses) <= {"201", "503"}  # never a 500
+    assert d.statuses.get("503", 0) > 0  # the outage was felt
+    assert d.retry_after_values == ["5"]
+    assert d.max_latency_s < ANSWER_WITHIN_S  # no request hung
+    assert set(d.readyz_during_outage) == {503}
+    assert d.readyz_after == 200
+    assert 0 <= d.recovered_after_s < 10  # writes resumed by themselves
+    assert d.acknowledged_missing == []
+    assert d.checks_at_end == {"audit_verify": 0, "records_check": 0}
