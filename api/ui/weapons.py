@@ -23,8 +23,9 @@ from api.ui.session import CSRF_FIELD, check_csrf, page_requires
 from api.ui.templating import render
 from api.weapons.schemas import EventFields, EventIn, WeaponIn
 from registry.codes import EventType, FrameMaterial, IllicitGround, MarkingKind, MarkingMethod, Status
-from registry.errors import RegistryError
+from registry.errors import NotFound, RegistryError
 from registry.history import service as history
+from registry.imports.service import resolve_organisation
 from registry.organisations import repository as org_repo
 from registry.reference.service import load_catalogue
 from registry.users.roles import Permission
@@ -155,6 +156,8 @@ def register(request: Request, form: Form, session: DbSession, ctx: Context, who
     data["markings"] = [m for m in (data.pop("marking", None), data.pop("marking2", None)) if m]
     errors: dict[str, str] = {}
     try:
+        if "event" in data:
+            _resolve_orgs(session, data["event"], prefix="event.")
         body = WeaponIn.model_validate(data)
         with session.begin_nested():
             reg = weapons.register(
@@ -188,6 +191,22 @@ def _registration_field(name: str) -> str:
     return f"event.{name}" if head in _EVENT_ONLY else name
 
 
+def _resolve_orgs(session: Session, data: dict[str, Any], prefix: str = "") -> None:
+    """The form names organisations as an officer knows them (registration number or exact name, or id);
+    the registry wants their ids."""
+    for side in ("from_org", "to_org"):
+        ref = data.pop(side, None)
+        if not ref:
+            continue
+        try:
+            data[f"{side}_id"] = str(resolve_organisation(session, ref).id)
+        except NotFound:
+            raise NotFound(
+                _("no organisation %(ref)s: give its registration number or exact name", ref=repr(ref)),
+                field=f"{prefix}{side}",
+            ) from None
+
+
 def _org_names(session: Session, events: list[Any]) -> dict[uuid.UUID, str]:
     ids = {i for e in events for i in (e.from_org_id, e.to_org_id) if i is not None}
     return {i: org.name for i in ids if (org := org_repo.get(session, i)) is not None}
@@ -215,13 +234,21 @@ def show(
     return render(request, "weapons/show.html", ctx)
 
 
-def _event_context(weapon: Any, state: Any, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def _organisation_names(session: Session) -> list[str]:
+    """For the form's suggestions; an officer may also type a registration number."""
+    return sorted(o.name for o in org_repo.list_organisations(session, limit=1000))
+
+
+def _event_context(
+    session: Session, weapon: Any, state: Any, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
     return {
         "w": weapon,
         "s": state,
         "values": values,
         "errors": errors,
         "event_types": _options(LATER_EVENTS),
+        "organisations": _organisation_names(session),
         "grounds": _options(IllicitGround),
     }
 
@@ -231,7 +258,7 @@ def event_form(
     request: Request, weapon_id: uuid.UUID, session: DbSession, who: EventWriter, type: str = ""
 ) -> Response:
     weapon, state = weapons.get(session, weapon_id)
-    return render(request, "weapons/event.html", _event_context(weapon, state, {"type": type}, {}))
+    return render(request, "weapons/event.html", _event_context(session, weapon, state, {"type": type}, {}))
 
 
 @router.post("/{weapon_id}/events/new", response_class=HTMLResponse)
@@ -248,6 +275,7 @@ def add_event(
         data["documents"] = [doc]
     errors: dict[str, str] = {}
     try:
+        _resolve_orgs(session, data)
         body = EventIn.model_validate(data)
         with session.begin_nested():
             history.record_event(
@@ -264,6 +292,6 @@ def add_event(
     except RegistryError as exc:
         errors = registry_errors(exc)
     if errors:
-        page = _event_context(weapon, state, form, errors)
+        page = _event_context(session, weapon, state, form, errors)
         return render(request, "weapons/event.html", page, status_code=422)
     return RedirectResponse(f"/ui/weapons/{weapon_id}?done=event", status_code=303)

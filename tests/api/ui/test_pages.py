@@ -308,3 +308,31 @@ def test_the_language_follows_the_browser_then_the_users_choice(sign_in: SignIn)
         client.get("/ui/language", params={"lang": "xx", "next": "https://evil.example"}).headers["location"]
         == "/ui/"
     )
+
+
+def test_a_sale_to_a_dealer_names_the_dealer_as_officers_know_it(sign_in: SignIn, session: Session) -> None:
+    from registry.codes import OrgKind
+    from registry.organisations import service as orgs
+
+    dealer = orgs.create_organisation(
+        session,
+        actor="t",
+        name="Rift Valley Guns",
+        kind=OrgKind.DEALER,
+        country="KE",
+        registration_number="D-77",
+    )
+    session.flush()
+    client = sign_in("record_officer")
+    url = register(client, unique_serial()).headers["location"].split("?")[0]
+    csrf = csrf_of(client.get(url + "/events/new").text)
+    r = client.post(
+        url + "/events/new", data={"csrf_token": csrf, "type": "transferred", "to_org": "Nobody Ltd"}
+    )
+    assert r.status_code == 422
+    assert 'data-field="to_org"' in r.text
+    r = client.post(url + "/events/new", data={"csrf_token": csrf, "type": "transferred", "to_org": "D-77"})
+    assert r.status_code == 303, r.text
+    page = client.get(url).text
+    assert "to Rift Valley Guns" in page
+    assert dealer.name in page
