@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from registry.errors import ValidationError
 from registry.history.lifecycle import RECOVERY_EVENTS
 from registry.weapons import repository as weapon_repo
 from reports import repository as reports_repo
@@ -234,9 +235,17 @@ def draw_sdg(data: dict[int, dict[str, Any]], lang: Lang) -> str:
 
 def chart_svg(session: Session, name: Chart | str, *, lang: str = "en", since: date | None = None,
               until: date | None = None) -> str:  # fmt: skip
-    """The SVG of one chart by name, labels in `lang`."""
+    """The SVG of one chart by name, labels in `lang`; the period, when given, is checked as a report's is."""
     language = Lang.of(lang)
     chart = Chart(name)
+    if (since is None) != (until is None):
+        raise ValidationError(
+            "give both ends of the period (from and to), or neither", field="from" if since is None else "to"
+        )
+    if since is not None and until is not None:
+        from reports.national import check_period  # national draws charts: imported here, not at the top
+
+        check_period(since, until)
     if chart is Chart.TRACES_PER_MONTH:
         return draw_traces_per_month(traces_per_month(session, since=since, until=until), language)
     if chart is Chart.TIME_TO_ANSWER:

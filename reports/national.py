@@ -78,7 +78,17 @@ class Period:
         return (self.since.month, self.since.day, self.until.month, self.until.day) == (1, 1, 12, 31)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # the registry's dates lie within these; anything else is a typo
+
+
 def check_period(since: date, until: date) -> Period:
+    for name, day in (("from", since), ("to", until)):
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ValidationError(
+                f"a report period lies between {FIRST_YEAR} and {LAST_YEAR}",
+                field=name,
+                value=day.isoformat(),
+            )
     if until < since:
         raise ValidationError("the period ends before it starts", field="to", value=until.isoformat())
     if (until - since).days > MAX_DAYS:

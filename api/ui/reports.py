@@ -24,11 +24,12 @@ from api.ui.session import page_requires
 from api.ui.templating import render
 from registry.codes import Status
 from registry.db import utcnow
+from registry.errors import ValidationError
 from registry.users.roles import Permission
 from registry.users.service import Principal
 from reports import charts, exports
 from reports.i18n import Lang
-from reports.national import national_report_pdf
+from reports.national import check_period, national_report_pdf
 from reports.trace_answer import trace_answer_pdf
 from reports.weapon_sheet import weapon_sheet_pdf
 
@@ -46,10 +47,24 @@ def _day(value: str, default: date) -> date:
         return default
 
 
-def _period(since: str, until: str) -> tuple[date, date]:
+def _default_period() -> tuple[date, date]:
     today = utcnow().date()
-    start, end = _day(since, date(today.year - 1, 1, 1)), _day(until, today)
-    return (end, start) if end < start else (start, end)
+    return date(today.year - 1, 1, 1), today
+
+
+def _dates(since: str, until: str) -> tuple[date, date]:
+    first, last = _default_period()
+    return _day(since, first), _day(until, last)
+
+
+def _period(since: str, until: str) -> tuple[date, date]:
+    """The page's period: as asked, or last year and this one to date when it is not a report period."""
+    start, end = _dates(since, until)
+    try:
+        check_period(start, end)
+    except ValidationError:
+        return _default_period()
+    return start, end
 
 
 def _lang(lang: str) -> str:
@@ -80,7 +95,7 @@ def index(
 
 @router.get("/national.pdf")
 def national(session: DbSession, who: Reporter, since: str = "", until: str = "", lang: str = "") -> Response:
-    start, end = _period(since, until)
+    start, end = _dates(since, until)  # a wrong period is refused by name, never silently replaced
     language = _lang(lang)
     data = national_report_pdf(session, since=start, until=end, lang=language)
     return pdf_response(data, f"iti-national-report-{start}_{end}-{language}.pdf", language)

@@ -119,18 +119,22 @@ def test_trace_stats_export_and_charts(client: TestClient, session: Session, sce
     assert r.headers["content-type"].startswith("image/svg+xml")
     assert "robada" in r.text
     assert client.get("/api/v1/reports/charts/nothing.svg", headers=officer).status_code == 422
+    for period in ("from=2025-01-01", "from=2025-01-01&to=9999-12-31", "from=2000-01-01&to=2025-12-31"):
+        r = client.get(f"/api/v1/reports/charts/sdg-16-4-2.svg?{period}", headers=officer)
+        assert r.status_code == 422, period  # half a period, a typo, more than ten years
+        assert r.headers["content-type"] == PROBLEM
 
 
 def test_reports_page_shows_charts_and_links_by_role(sign_in: SignIn, scenario: Scenario) -> None:
     auditor = sign_in("auditor")
-    r = auditor.get("/ui/reports?since=2020-01-01&until=2030-12-31", headers={"Accept-Language": "fr"})
+    r = auditor.get("/ui/reports?since=2021-01-01&until=2030-12-31", headers={"Accept-Language": "fr"})
     assert r.status_code == 200, r.text
     html = r.text
     assert html.count("<svg") == 5
     assert 'data-chart="weapons-by-status"' in html
     assert "récupérée" in html  # a status label inside the chart, in the officer's language
     assert "Armes par statut" in html  # the chart's title, from the documents' catalog
-    assert "/ui/reports/national.pdf?since=2020-01-01&amp;until=2030-12-31&amp;lang=fr" in html
+    assert "/ui/reports/national.pdf?since=2021-01-01&amp;until=2030-12-31&amp;lang=fr" in html
     assert 'data-testid="exports"' in html  # the auditor holds export
     assert 'href="/ui/reports"' in html  # in the menu
 
