@@ -164,6 +164,33 @@ def backup_restore(pair: Pair, engine_url: str) -> dict[str, Any]:
     return out
 
 
+def backup_throughput(gigabytes: float) -> dict[str, Any]:
+    """Physical and logical backup/restore rates on a larger database: a filler table of about `gigabytes`
+    of rows shaped like registry rows (a UUID key, text, a timestamp, JSON) plus two B-tree indexes. These
+    rates (MB/s) are what docs/scaling.md scales to the registry's sizes."""
+    pair = make_pair(durable=True)
+    try:
+        rows = int(gigabytes * 1e9 / 200)
+        pair.primary.sql(
+            "CREATE TABLE filler AS SELECT gen_random_uuid() AS id, md5(g::text) || md5((g * 7)::text) AS serial,"
+            " now() - g * interval '1 second' AS at, jsonb_build_object('n', g, 'kind', 'imported') AS data"
+            f" FROM generate_series(1, {rows}) g",
+            database="iti",
+        )
+        pair.primary.sql("ALTER TABLE filler ADD PRIMARY KEY (id)", database="iti")
+        pair.primary.sql("CREATE INDEX filler_serial ON filler (serial)", database="iti")
+        size = int(pair.primary.sql("SELECT pg_database_size('iti')")[0][0])  # type: ignore[call-overload]
+        out: dict[str, Any] = {"database_bytes": size, "rows": rows}
+        measured = backup_restore(pair, "")
+        out.update(measured)
+        out["basebackup_mb_per_s"] = measured["basebackup_bytes"] / 1e6 / measured["basebackup_s"]
+        out["pg_dump_mb_per_s"] = size / 1e6 / measured["pg_dump_s"]
+        out["pg_restore_mb_per_s"] = size / 1e6 / measured["pg_restore_s"]
+        return out
+    finally:
+        pair.destroy()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -171,7 +198,18 @@ def main() -> int:
     parser.add_argument("--weapons", type=int, default=4000)
     parser.add_argument("--lookups", type=int, default=2000)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--backup-gb", type=float, help="only measure backup/restore rates on a filler database"
+    )
     args = parser.parse_args()
+    if args.backup_gb:
+        figures = backup_throughput(args.backup_gb)
+        say(json.dumps(figures, indent=2))
+        if args.out:
+            existing = json.loads(args.out.read_text()) if args.out.exists() else {}
+            existing["backup_throughput"] = figures
+            args.out.write_text(json.dumps(existing, indent=2) + "\n")
+        return 0
 
     pair = make_pair(durable=True)
     try:
