@@ -62,10 +62,7 @@ def context(session: Session, req: TraceRequest, lang: Lang) -> dict[str, Any]:
     reply = [t for t in trace_repo.transitions_of(session, req.id) if t.action in REPLY_ACTIONS]
     last = reply[-1] if reply else None
     response = dict(req.response)
-    node = federation_repo.get_node(session)
-    answering_poc = None
-    if req.direction == "incoming" and node is not None:
-        answering_poc = f"{node.poc_name} · {node.contact}"
+    answering_poc = _answering_poc(session, req)
     names = reports_repo.category_names(session)
     expected = response.get("expected_by")
     return {
@@ -84,6 +81,15 @@ def context(session: Session, req: TraceRequest, lang: Lang) -> dict[str, Any]:
         "restriction": lang.gettext(RESTRICTION),
         "category_name": lambda code: lang.gettext(names[code]) if code in names else (code or "—"),
     }
+
+
+def _answering_poc(session: Session, req: TraceRequest) -> str | None:
+    """Ours when we answered; the requested State's, from the directory of peers, when it answered us."""
+    if req.direction == "incoming":
+        node = federation_repo.get_node(session)
+        return f"{node.poc_name} · {node.contact}" if node is not None else None
+    peers = federation_repo.active_peers(session, req.requested_country)
+    return f"{peers[0].poc_name} · {peers[0].contact}" if peers else None
 
 
 def marking(req: TraceRequest, lang: Lang) -> str:

@@ -20,6 +20,8 @@ from reports.trace_answer import trace_answer_pdf
 from reports.weapon_sheet import weapon_sheet_pdf
 from tests.hardware.decode import decode
 from tests.reports.conftest import LAST_YEAR, THIS_YEAR, Scenario, ink, pdf_pages, pdf_text, render_page
+from tests.tracing.requests.conftest import inbound_message
+from tracing.requests import service as traces
 from tracing.requests.errors import TraceNotFound
 
 ARABIC = re.compile("[\u0600-\u06ff]")
@@ -140,3 +142,15 @@ def test_national_report_in_arabic_is_arabic_and_draws(session: Session, scenari
     )
     left, _top, right, _bottom = box.point(lambda v: 255 - v).getbbox() or (0, 0, 0, 0)
     assert width - right < left, (left, right, width)
+
+
+def test_answer_received_names_the_requested_states_poc(session: Session, scenario: Scenario) -> None:
+    assert scenario.outgoing is not None
+    body = {"request_id": str(scenario.outgoing), "outcome": "restricted", "grounds": ["national_security"],
+            "reason": "Stock of the armed forces.", "weapon_found": False}  # fmt: skip
+    traces.on_response(session, inbound_message("trace.response", body, sender="UG"))
+    text = pdf_text(trace_answer_pdf(session, request_id=scenario.outgoing, actor="poc-1", lang="en"))
+    assert "KE/CID/2026/0042" in text
+    assert "restricted" in text
+    assert "Replying point of contact PoC UG · poc@ug.example" in text
+    assert "national security — national security reasons consistent with the Charter" in text
