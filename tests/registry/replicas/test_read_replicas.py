@@ -103,6 +103,12 @@ def test_reads_are_served_by_the_standby(pair: Pair, node: Node, officers: dict[
     r = node.client.get("/api/v1/weapons", params={"serial": w["serial"]}, headers=officers["b"])
     assert [x["id"] for x in r.json()["items"]] == [w["id"]]
     assert (node.served.last.in_recovery, node.served.last.port) == (True, pair.standby.port)
+    # Fuzzy search too: with its last character unreadable (`?`) the serial still finds it, on the standby.
+    misread = w["serial"][:-1] + "?"
+    r = node.client.get("/api/v1/weapons", params={"serial": misread, "fuzzy": "true"}, headers=officers["b"])
+    assert r.status_code == 200, r.text
+    assert w["id"] in [x["id"] for x in r.json()["items"]]
+    assert (node.served.last.in_recovery, node.served.last.port) == (True, pair.standby.port)
 
     # The writer too, once the standby has replayed past their write: the mark is forgotten.
     assert node.routing.pending_lsn("officer-a") is None
