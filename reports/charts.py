@@ -135,6 +135,18 @@ def sdg_by_year(session: Session, *, years: list[int] | None = None) -> dict[int
 
 
 # --- drawing ------------------------------------------------------------------------------------------------
+#
+# Browsers lay out SVG text with full bidi and shaping; WeasyPrint's SVG renderer draws it glyph by glyph,
+# which reverses Arabic and breaks its joins. So the PDF keeps translated words out of its SVGs: counts are
+# drawn as HTML bars (`bars`), legends and axis names are HTML, and only numbers and dates stay in the SVG.
+
+TRACE_COLOURS = {"sent": BLUE, "received": ORANGE}
+
+
+def bars(data: dict[str, int], names: Callable[[str], str]) -> list[tuple[str, int, float]]:
+    """(label, value, share of the largest) for an HTML bar chart: text shaped like the rest of the page."""
+    top = max(data.values(), default=0) or 1
+    return [(names(k), v, round(100 * v / top, 1)) for k, v in data.items()]
 
 
 def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Figure, Any]:
@@ -171,7 +183,8 @@ def _bars(ax: Any, labels: list[str], values: list[int], lang: Lang, color: str 
     ax.xaxis.set_visible(False)
 
 
-def draw_traces_per_month(data: dict[str, dict[str, int]], lang: Lang) -> str:
+def draw_traces_per_month(data: dict[str, dict[str, int]], lang: Lang, *, legend: bool = True) -> str:
+    """Bars per month; `legend=False` leaves the legend to the page (the PDF, see `HTML_LEGEND`)."""
     fig, ax = _figure()
     if not data:
         _empty(ax, lang)
@@ -188,7 +201,8 @@ def draw_traces_per_month(data: dict[str, dict[str, int]], lang: Lang) -> str:
     step = max(1, len(months) // 12)
     ax.set_xticks(x[::step], months[::step], rotation=45, ha="right", fontsize=7)
     ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.legend(frameon=False)
+    if legend:
+        ax.legend(frameon=False)
     return _svg(fig)
 
 
@@ -204,7 +218,6 @@ def draw_time_to_answer(days: list[float], lang: Lang) -> str:
         counts[next((i for i, e in enumerate(edges[1:]) if d < e), len(edges) - 1)] += 1
     bars = ax.bar(labels, counts, color=BLUE)
     ax.bar_label(bars, labels=[lang.number(c) if c else "" for c in counts], fontsize=8)
-    ax.set_xlabel(lang.gettext("days"))
     ax.yaxis.get_major_locator().set_params(integer=True)
     return _svg(fig)
 

@@ -213,18 +213,17 @@ def national_report_pdf(session: Session, *, since: date, until: date, lang: str
     period = figures.period
     node = federation_repo.get_node(session)
     names = reports_repo.category_names(session)
-    svg = {
-        "traces": charts.draw_traces_per_month(
-            charts.traces_per_month(session, since=period.since, until=period.until), language
-        ),
-        "answer": charts.draw_time_to_answer(
-            charts.answer_days(session, since=period.since, until=period.until), language
-        ),
-        "status": charts.draw_counts(figures.weapons_by_status, language, language.label),
-        "category": charts.draw_counts(
-            figures.weapons_by_category, language, lambda c: language.gettext(names.get(c, c))
-        ),
-        "sdg": charts.draw_sdg(figures.sdg_by_year, language),
+    months = charts.traces_per_month(session, since=period.since, until=period.until)
+    days = charts.answer_days(session, since=period.since, until=period.until)
+    has_sdg = any(v["indicator"] is not None for v in figures.sdg_by_year.values())
+    svg = {  # numbers and dates only: see the note on drawing in reports/charts.py
+        "traces": charts.draw_traces_per_month(months, language, legend=False) if months else None,
+        "answer": charts.draw_time_to_answer(days, language) if days else None,
+        "sdg": charts.draw_sdg(figures.sdg_by_year, language) if has_sdg else None,
+    }
+    html_bars = {
+        "status": charts.bars(figures.weapons_by_status, language.label),
+        "category": charts.bars(figures.weapons_by_category, lambda c: language.gettext(names.get(c, c))),
     }
     ctx = {
         "f": figures,
@@ -233,6 +232,9 @@ def national_report_pdf(session: Session, *, since: date, until: date, lang: str
         "event_rows": [e.value for e in EVENT_ROWS],
         "category_name": lambda c: language.gettext(names[c]) if c in names else c,
         "charts": svg,
+        "bars": html_bars,
+        "trace_colours": charts.TRACE_COLOURS,
+        "no_data": language.gettext("No data for this period"),
         "chart_titles": {
             "traces": language.gettext(charts.TITLES[charts.Chart.TRACES_PER_MONTH]),
             "answer": language.gettext(charts.TITLES[charts.Chart.TIME_TO_ANSWER]),

@@ -132,6 +132,9 @@ def test_national_report_in_arabic_is_arabic_and_draws(session: Session, scenari
     assert ARABIC.search(text)
     assert "التقرير الوطني عن الصك الدولي للتعقب" in text
     assert "أوغندا" in text  # Uganda, named in Arabic
+    # Chart labels are shaped text too (HTML bars, not SVG text, which the PDF renderer would reverse).
+    assert "مسترد" in text  # recovered
+    assert "مسدس ذاتي التلقيم" in text  # self-loading pistol
     assert "50.0" in text  # the period's indicator
     page = render_page(data)
     assert ink(page) > 0.01
