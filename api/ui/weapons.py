@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
-from api.db import Context, DbSession
+from api.db import Context, DbSession, ReadSession
 from api.ui import qr
 from api.ui.forms import form_data, model_errors, nest, registry_errors
 from api.ui.i18n import _
@@ -67,8 +67,8 @@ def _as_utc(value: Any) -> Any:
 @router.get("", response_class=HTMLResponse)
 def search(
     request: Request,
-    session: DbSession,
-    who: Reader,
+    who: Reader,  # before `session`: the sign-in check's session (primary) opens first and closes last
+    session: ReadSession,
     serial: str = "",
     fuzzy: bool = False,
     make: str = "",
@@ -214,7 +214,12 @@ def _org_names(session: Session, events: list[Any]) -> dict[uuid.UUID, str]:
 
 @router.get("/{weapon_id}", response_class=HTMLResponse)
 def show(
-    request: Request, weapon_id: uuid.UUID, session: DbSession, who: Reader, done: str = "", w: str = ""
+    request: Request,
+    weapon_id: uuid.UUID,
+    who: Reader,  # before `session`: the sign-in check's session (primary) opens first and closes last
+    session: ReadSession,
+    done: str = "",
+    w: str = "",
 ) -> Response:
     weapon, state = weapons.get(session, weapon_id)
     events = history.history(session, weapon_id)

@@ -20,7 +20,7 @@ from registry.db_routing import ReadRouting, Route, format_lsn
 from tests.api.conftest import weapon_body
 from tests.factories import unique_serial
 from tests.registry.replicas.cluster import Pair
-from tests.registry.replicas.conftest import bearer, settings_for
+from tests.registry.replicas.conftest import PASSWORD, bearer, settings_for
 
 pytestmark = pytest.mark.postgres
 
@@ -167,6 +167,32 @@ def test_read_your_writes_while_the_standby_is_behind(
     assert node.client.get(f"/api/v1/weapons/{w['id']}", headers=officers["a"]).status_code == 200
     assert node.served.last.in_recovery is True
     assert node.client.get(f"/api/v1/weapons/{w['id']}", headers=officers["b"]).status_code == 200
+
+
+def test_ui_pages_read_from_the_standby_and_the_writer_sees_their_write(
+    pair: Pair, node: Node, officers: dict[str, dict[str, str]]
+) -> None:
+    """The weapon page and search in the browser UI take the same routes; read-your-writes follows the
+    officer across the API and the UI (the mark is the user's name, not the credential)."""
+    with TestClient(node.client.app, base_url="https://testserver", follow_redirects=False) as browser:
+        r = browser.post("/ui/login", data={"username": "officer-a", "password": PASSWORD, "next": "/ui/"})
+        assert r.status_code == 303, r.text
+        pair.standby.sql("SELECT pg_wal_replay_pause()")
+        try:
+            w = _register(node, officers["a"])  # written through the API ...
+            node.routing.health(refresh=True)
+            page = browser.get(f"/ui/weapons/{w['id']}")  # ... read back in the UI, from the primary
+            assert page.status_code == 200
+            assert w["serial"] in page.text
+            assert (node.served.last.principal, node.served.last.in_recovery) == ("officer-a", False)
+        finally:
+            pair.standby.sql("SELECT pg_wal_replay_resume()")
+        pair.wait_replayed()
+        node.routing.health(refresh=True)
+        page = browser.get("/ui/weapons", params={"serial": w["serial"]})
+        assert page.status_code == 200
+        assert w["id"] in page.text
+        assert (node.served.last.in_recovery, node.served.last.port) == (True, pair.standby.port)
 
 
 def test_a_standby_lagging_beyond_the_bound_is_skipped(
