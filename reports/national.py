@@ -78,6 +78,8 @@ class Period:
         return (self.since.month, self.since.day, self.until.month, self.until.day) == (1, 1, 12, 31)
 
 
+# Labels of a period's two ends, for forms that ask for one (the UI's reports page).
+PERIOD_LABELS = (N_("First day of the period"), N_("Last day of the period"))
 FIRST_YEAR, LAST_YEAR = 1900, 2200  # the registry's dates lie within these; anything else is a typo
 
 

@@ -25,11 +25,12 @@ from api.ui.templating import render
 from registry.codes import Status
 from registry.db import utcnow
 from registry.errors import ValidationError
+from registry.reference.service import load_catalogue
 from registry.users.roles import Permission
 from registry.users.service import Principal
 from reports import charts, exports
 from reports.i18n import Lang
-from reports.national import check_period, national_report_pdf
+from reports.national import PERIOD_LABELS, check_period, national_report_pdf
 from reports.trace_answer import trace_answer_pdf
 from reports.weapon_sheet import weapon_sheet_pdf
 
@@ -89,7 +90,16 @@ def index(
         (words.gettext(charts.TITLES[c]), c.value, charts.chart_svg(session, c, lang=ui_lang))
         for c in (charts.Chart.WEAPONS_BY_STATUS, charts.Chart.WEAPONS_BY_CATEGORY)
     ]
-    ctx = {"since": start, "until": end, "doc_lang": _lang(lang), "charts": svgs}
+    ctx = {
+        "since": start,
+        "until": end,
+        "doc_lang": _lang(lang),
+        "charts": svgs,
+        # "From"/"To" in the UI's catalog mean sender and recipient; the documents' catalog has the words.
+        "period_labels": [words.gettext(label) for label in PERIOD_LABELS],
+        "statuses": [st.value for st in Status],
+        "categories": sorted(load_catalogue(session).categories),
+    }
     return render(request, "reports/index.html", ctx)
 
 

@@ -134,8 +134,11 @@ def test_reports_page_shows_charts_and_links_by_role(sign_in: SignIn, scenario: 
     assert 'data-chart="weapons-by-status"' in html
     assert "récupérée" in html  # a status label inside the chart, in the officer's language
     assert "Armes par statut" in html  # the chart's title, from the documents' catalog
+    assert "Premier jour de la période" in html  # not "Expéditeur", the UI catalog's "From"
     assert "/ui/reports/national.pdf?since=2021-01-01&amp;until=2030-12-31&amp;lang=fr" in html
     assert 'data-testid="exports"' in html  # the auditor holds export
+    assert 'action="/ui/reports/weapons.csv"' in html  # a filtered export, with the search's filters
+    assert '<option value="SA-PIS">SA-PIS</option>' in html
     assert 'href="/ui/reports"' in html  # in the menu
 
     poc = sign_in("poc_officer")  # audit.read without export: the page, not the export links
