@@ -26,6 +26,7 @@ from api.organisations.router import router as organisations_router
 from api.persons.router import router as persons_router
 from api.reference.router import router as reference_router
 from api.reports.router import router as reports_router
+from api.stations.router import router as stations_router
 from api.traces.router import router as traces_router
 from api.users.router import router as auth_router
 from api.weapons.router import router as weapons_router
@@ -95,6 +96,7 @@ def create_app(
     app.include_router(federation_router)
     app.include_router(imports_router)
     app.include_router(traces_router)
+    app.include_router(stations_router)
     ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

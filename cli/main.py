@@ -22,6 +22,7 @@ from cli import (
     reference,
     report,
     serve,
+    station,
     trace,
     users,
     weapons,
@@ -56,6 +57,7 @@ app.add_typer(trace.app, name="trace")
 node.register(app)
 backup.register(app)
 app.add_typer(mark.app, name="mark")
+app.add_typer(station.app, name="station")
 app.add_typer(report.app, name="report")
 app.command("import")(data.import_command)
 app.command("export")(data.export_command)

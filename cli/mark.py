@@ -340,11 +340,16 @@ def stocktake_command(
     ] = None,
     seconds: Annotated[float, typer.Option(help="With --rfid: inventory time")] = 5.0,
     out: Annotated[Path | None, typer.Option(help="Write the report as JSON")] = None,
+    save: Annotated[
+        bool, typer.Option("--save", help="Keep the result as a stocktake record (`iti station stocktakes`)")
+    ] = False,
+    station: Annotated[str, typer.Option(help="With --save: the station or team that counted")] = "",
+    notes: Annotated[str, typer.Option(help="With --save: the officer's notes")] = "",
 ) -> None:
     """Count an armoury: weapons found where the registry says, missing, placed elsewhere, or unknown.
 
-    Exits 1 when anything is missing, elsewhere or unknown."""
-    from hardware.stations import stocktake
+    Exits 1 when anything is missing, elsewhere or unknown (also when saved)."""
+    from hardware.stations import records, stocktake
 
     if sum(x is not None for x in (scans, reader, rfid)) != 1:
         fail("give one of --scans FILE (or -), --reader SPEC or --rfid HOST", Exit.USAGE)
@@ -354,12 +359,25 @@ def stocktake_command(
     epcs = _inventory(rfid, seconds) if rfid is not None else set()
     with transaction() as session:
         result = stocktake.count(session, location=location, scans=lines, epcs=epcs, cage=ncage)
-    report = _report(result)
+        saved = (
+            records.save(
+                session,
+                result=result,
+                actor=actor(),
+                method="rfid" if rfid is not None else "scan",
+                station=station or None,
+                notes=notes,
+            ).id
+            if save
+            else None
+        )
+    report = _report(result) | ({"stocktake_id": str(saved)} if saved else {})
     if out is not None:
         out.write_bytes(orjson.dumps(report, default=str, option=orjson.OPT_INDENT_2))
     human = [
         f"{location}: expected {result.expected}, found {len(result.found)}, missing {len(result.missing)}, "
         f"elsewhere {len(result.elsewhere)}, unknown {len(result.unknown)}"
+        + (f" — saved as stocktake {saved}" if saved else "")
     ]
     human += [f"  missing   {s.make} {s.model or ''} {s.serial} ({s.weapon_id})" for s in result.missing]
     human += [f"  elsewhere {s.make} {s.serial}: registry says {s.location or '—'}" for s in result.elsewhere]

@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -94,22 +94,14 @@ def run(
             composed,
             decoded=decoded,
         )
-    rec = history.record_event(
+    rec = record_verified(
         session,
+        composed=composed,
+        station=station,
         actor=actor,
-        weapon_id=weapon_id,
-        event=EventInput(
-            type="marked",
-            data={
-                "station": station.name,
-                "machine": station.machine_spec,
-                "verification": "read_back_and_code_match",
-                **(_frames_digest(frames) if frames is not None else {}),
-            },
-        ),
-        marking=_marking_input(composed, station),
         profile=profile,
         home_country=home_country,
+        frames=_frames_digest(frames) if frames is not None else {},
     )
     return Outcome(
         True,
@@ -120,6 +112,39 @@ def run(
         event_id=rec.event.id,
         marking_id=rec.marking.id if rec.marking else None,
         warnings=[w.message for w in rec.warnings],
+    )
+
+
+def record_verified(
+    session: Session,
+    *,
+    composed: Composed,
+    station: Station,
+    actor: str,
+    profile: Profile,
+    home_country: str | None = None,
+    frames: dict[str, object] | None = None,
+    occurred_at: datetime | None = None,
+) -> history.Recorded:
+    """Record a mark that was read back and matched: a `marked` event with its verified marking. Callers
+    (this workflow, a station reporting through the API) have compared the read-back already."""
+    return history.record_event(
+        session,
+        actor=actor,
+        weapon_id=composed.weapon.id,
+        event=EventInput(
+            type="marked",
+            occurred_at=occurred_at,
+            data={
+                "station": station.name,
+                "machine": station.machine_spec,
+                "verification": "read_back_and_code_match",
+                **(frames or {}),
+            },
+        ),
+        marking=_marking_input(composed, station),
+        profile=profile,
+        home_country=home_country,
     )
 
 
