@@ -37,6 +37,7 @@ import orjson
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -90,6 +91,16 @@ def _private_dir(parent: Path | None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """A database that cannot be opened is the operator's to fix: say which and why, without a traceback."""
+    try:
+        yield
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise BackupError(f"cannot use the database {shown}: {exc.orig}", field="database_url") from None
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -127,7 +138,7 @@ def backup(
     if unknown:
         raise BackupError(f"unknown key member {sorted(unknown)[0]}", field="include_keys")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _private_dir(work_dir or out.parent) as tmp:
+    with _database_errors(database_url), _private_dir(work_dir or out.parent) as tmp:
         payload = tmp / PAYLOAD[backend]
         if backend == "sqlite":
             sqlite.snapshot(sqlite.path_of(database_url), payload)
@@ -238,6 +249,18 @@ def restore(
     work_dir: Path | None = None,
 ) -> RestoreResult:
     """Restore `archive` into `database_url`, then prove the result (see the module docstring)."""
+    with _database_errors(database_url):
+        return _restore(database_url, archive, key, force, restore_keys or {}, work_dir)
+
+
+def _restore(
+    database_url: str,
+    archive: Path,
+    key: BackupKey,
+    force: bool,
+    restore_keys: Mapping[str, Path],
+    work_dir: Path | None,
+) -> RestoreResult:
     started = time.monotonic()
     backend = _backend(database_url)
     with _opened(archive, key, work_dir) as (doc, tar, tmp):
@@ -265,7 +288,7 @@ def restore(
             sqlite.restore(payload, sqlite.path_of(database_url))
         else:
             postgres.restore(database_url, payload, clean=force)
-        written = _restore_keys(tar, doc, restore_keys or {}, tmp)
+        written = _restore_keys(tar, doc, restore_keys, tmp)
     upgraded_from, report = _verify(database_url, doc)
     return RestoreResult(
         manifest=doc,
