@@ -165,7 +165,10 @@ def _svg(fig: Figure) -> str:
     text = buf.getvalue()
     # Keep the XML prolog out (the SVG goes inline into HTML) and give every text the full font stack.
     text = text[text.index("<svg") :]
-    return text.replace("<svg ", f'<svg style="font-family: {FONT_STACK}" ', 1)
+    # Left to right as matplotlib laid it out, even inside a right-to-left page (text-anchor follows the
+    # direction); Arabic words inside still run right to left, shaped by the browser.
+    style = f"font-family: {FONT_STACK}; direction: ltr; unicode-bidi: isolate"
+    return text.replace("<svg ", f'<svg direction="ltr" style="{style}" ', 1)
 
 
 def _empty(ax: Any, lang: Lang) -> None:
@@ -186,7 +189,7 @@ def _bars(ax: Any, labels: list[str], values: list[int], lang: Lang, color: str 
 def draw_traces_per_month(data: dict[str, dict[str, int]], lang: Lang, *, legend: bool = True) -> str:
     """Bars per month; `legend=False` leaves the legend to the page (the PDF, see `HTML_LEGEND`)."""
     fig, ax = _figure()
-    if not data:
+    if not any(v["sent"] or v["received"] for v in data.values()):
         _empty(ax, lang)
         return _svg(fig)
     months = list(data)

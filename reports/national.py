@@ -219,7 +219,11 @@ def national_report_pdf(session: Session, *, since: date, until: date, lang: str
     days = charts.answer_days(session, since=period.since, until=period.until)
     has_sdg = any(v["indicator"] is not None for v in figures.sdg_by_year.values())
     svg = {  # numbers and dates only: see the note on drawing in reports/charts.py
-        "traces": charts.draw_traces_per_month(months, language, legend=False) if months else None,
+        "traces": (
+            charts.draw_traces_per_month(months, language, legend=False)
+            if any(v["sent"] or v["received"] for v in months.values())
+            else None
+        ),
         "answer": charts.draw_time_to_answer(days, language) if days else None,
         "sdg": charts.draw_sdg(figures.sdg_by_year, language) if has_sdg else None,
     }
