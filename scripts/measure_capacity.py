@@ -191,6 +191,53 @@ def backup_throughput(gigabytes: float) -> dict[str, Any]:
         pair.destroy()
 
 
+def hot_row_ceiling(seconds: float = 8.0, writers: int = 4) -> dict[str, Any]:
+    """The ceiling the audit log's single state row puts on audited writes: `writers` connections each lock
+    one shared row, update it and commit, as `registry.audit.service.record` does at the end of every write,
+    with no other work. Measured asynchronous, then with a synchronous standby (`on`, `remote_apply`)."""
+    import threading
+
+    import psycopg
+
+    pair = make_pair(durable=True)
+    out: dict[str, Any] = {"writers": writers, "seconds_each": seconds}
+    try:
+        add_standby(pair)
+        pair.primary.sql("CREATE TABLE hot (id int PRIMARY KEY, n bigint)", database="iti")
+        pair.primary.sql("INSERT INTO hot VALUES (1, 0)", database="iti")
+        dsn = pair.primary.dsn.replace("dbname=postgres", "dbname=iti")
+        for mode, names, commit in (
+            ("async", "", "on"),
+            ("sync_on", "iti_standby", "on"),
+            ("sync_remote_apply", "iti_standby", "remote_apply"),
+        ):
+            pair.primary.sql(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+            pair.primary.sql(f"ALTER SYSTEM SET synchronous_commit = '{commit}'")
+            pair.primary.sql("SELECT pg_reload_conf()")
+            time.sleep(1.0)
+            counts = [0] * writers
+            stop = time.monotonic() + seconds
+
+            def work(i: int, stop: float = stop, counts: list[int] = counts) -> None:
+                with psycopg.connect(dsn) as conn:
+                    while time.monotonic() < stop:
+                        conn.execute("SELECT n FROM hot WHERE id = 1 FOR UPDATE")
+                        conn.execute("UPDATE hot SET n = n + 1 WHERE id = 1")
+                        conn.commit()
+                        counts[i] += 1
+
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(writers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            out[mode] = {"commits_per_s": sum(counts) / seconds, "commits": sum(counts)}
+            say(f"  {mode}: {sum(counts) / seconds:.0f} commits/s on one hot row")
+        return out
+    finally:
+        pair.destroy()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -201,7 +248,16 @@ def main() -> int:
     parser.add_argument(
         "--backup-gb", type=float, help="only measure backup/restore rates on a filler database"
     )
+    parser.add_argument("--hot-row", action="store_true", help="only measure the audit state row's ceiling")
     args = parser.parse_args()
+    if args.hot_row:
+        figures = hot_row_ceiling()
+        say(json.dumps(figures, indent=2))
+        if args.out:
+            existing = json.loads(args.out.read_text()) if args.out.exists() else {}
+            existing["hot_row_ceiling"] = figures
+            args.out.write_text(json.dumps(existing, indent=2) + "\n")
+        return 0
     if args.backup_gb:
         figures = backup_throughput(args.backup_gb)
         say(json.dumps(figures, indent=2))
