@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors, health
-from api.ui import router as ui
 from api.admin.router import router as users_router
 from api.audit.router import router as audit_router
 from api.db import AppContext
@@ -28,6 +27,7 @@ from api.reference.router import router as reference_router
 from api.reports.router import router as reports_router
 from api.stations.router import router as stations_router
 from api.traces.router import router as traces_router
+from api.ui import router as ui
 from api.users.router import router as auth_router
 from api.weapons.router import router as weapons_router
 from registry.config import Settings, get_settings
