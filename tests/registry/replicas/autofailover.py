@@ -57,6 +57,17 @@ class Keeper:
     def dsn(self) -> str:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres connect_timeout=3"
 
+    def release_shared_memory(self) -> None:
+        """Remove the small System V segment a killed postmaster leaves behind (postmaster.pid names it;
+        a server stopped normally removes its own). Only once nothing is attached to it any more."""
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        lines = pid_file.read_text().splitlines()
+        if len(lines) >= 7 and len(lines[6].split()) == 2:
+            shmid = lines[6].split()[1]
+            subprocess.run(["ipcrm", "-m", shmid], capture_output=True, check=False)
+
     def kill(self) -> None:
         """The node's machine dies: its keeper and its PostgreSQL, all at once (one process group)."""
         if self.process is not None and self.process.poll() is None:
@@ -173,6 +184,7 @@ class Formation:
         # there is nothing to shut down cleanly (a graceful pg_autoctl stop takes seconds per node).
         for keeper in [*self.nodes, self.monitor]:
             keeper.kill()
+            keeper.release_shared_memory()
         remove_later(self.root)
 
 
