@@ -43,6 +43,7 @@ from tracing.requests.codes import (
     TraceState,
     Urgency,
 )
+from tracing.requests.errors import TraceNotFound
 
 router = APIRouter(prefix="/ui/traces", include_in_schema=False)
 Reader = Annotated[Principal, Depends(page_requires(Permission.TRACE_READ))]
@@ -247,6 +248,17 @@ def _date(value: Any, field: str) -> date:
 def _grounds(form: dict[str, Any]) -> list[str]:
     value = form.get("grounds", [])
     return value if isinstance(value, list) else [value]
+
+
+@router.get("/{request_id}/attachments/{attachment_id}")
+def attachment(request_id: uuid.UUID, attachment_id: uuid.UUID, session: DbSession, who: Reader) -> Response:
+    """A photo of the request, as stored; viewing it is a view of the request (audited)."""
+    traces.view(session, actor=who.username, request_id=request_id)
+    for a in traces.attachments(session, request_id):
+        if a.id == attachment_id:
+            headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'"}
+            return Response(a.data, media_type=a.media_type, headers=headers)
+    raise TraceNotFound(_("no such photo on this request"), field="attachment_id")
 
 
 @router.post("/{request_id}/{action}", response_class=HTMLResponse)

@@ -102,3 +102,29 @@ def test_statistics_page(sign_in: SignIn) -> None:
     assert r.status_code == 200
     assert 'data-testid="sdg"' in r.text
     assert 'data-key="sent"' in r.text
+
+
+def test_a_photo_of_the_request_opens_from_its_page(sign_in: SignIn, session: Session) -> None:
+    import io
+
+    from PIL import Image
+
+    from tracing.requests import service as traces
+
+    poc = sign_in("poc_officer")
+    url = compose(poc).headers["location"].split("?")[0]
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buf, format="PNG")
+    photo = traces.add_attachment(
+        session, actor="t", request_id=uuid.UUID(url.rsplit("/", 1)[1]), filename="frame.png",
+        media_type="image/png", data=buf.getvalue(),
+    )  # fmt: skip
+    session.flush()
+    page = poc.get(url).text
+    link = f"/ui/traces/{url.rsplit('/', 1)[1]}/attachments/{photo.id}"
+    assert link in page
+    r = poc.get(link)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/png"
+    assert r.content == buf.getvalue()
+    assert poc.get(f"{url}/attachments/{uuid.uuid4()}").status_code == 404
