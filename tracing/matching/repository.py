@@ -7,7 +7,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import String, and_, bindparam, delete, func, insert, literal_column, select
+from sqlalchemy import (
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -74,6 +86,57 @@ def by_suffix(session: Session, length: int, suffix: str, *, limit: int) -> list
     rev = suffix[::-1][: len(reversed_tail(suffix))]
     stmt = select(*_columns()).where(S.skel_len == length, _prefix_range(S.skeleton_rev, rev)).limit(limit)
     return _hits(session, stmt)
+
+
+def _by_ranges(
+    session: Session, col_name: str, length: int, prefixes: Sequence[str], *, limit: int
+) -> list[Hit]:
+    """Rows of `length` characters whose `col_name` starts with one of `prefixes`: one index range each."""
+    if not prefixes:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite would put the table outside a join with the ranges and use only skel_len from the index;
+        # one small statement per range keeps each an index range (skel_len=? AND skeleton>? AND skeleton<?).
+        # Sent at the driver level: the same SQL each time, prepared once by sqlite3's statement cache (through
+        # the SQL compiler, hundreds of ranges would cost more than the look-ups themselves).
+        sql = (
+            "SELECT weapon_id, source, source_id, key FROM serial_skeletons "
+            f"WHERE skel_len = ? AND {col_name} >= ? AND {col_name} < ? LIMIT ?"
+        )
+        conn = session.connection()
+        out: list[Hit] = []
+        for p in prefixes:
+            for w, src, sid, key in conn.exec_driver_sql(sql, (length, p, p + "\uffff", limit - len(out))):
+                out.append(Hit(_uuid(w), src, _uuid(sid), key))
+            if len(out) >= limit:
+                break
+        return out
+    # PostgreSQL: all ranges in one statement, a nested loop of index range scans.
+    sql = (
+        "SELECT s.weapon_id, s.source, s.source_id, s.key "
+        "FROM unnest(CAST(:lo AS text[]), CAST(:hi AS text[])) AS r(lo, hi) "
+        f'JOIN serial_skeletons s ON s.skel_len = :n AND s.{col_name} >= r.lo COLLATE "C" '
+        f'AND s.{col_name} < r.hi COLLATE "C" LIMIT :lim'
+    )
+    stmt = text(sql).columns(
+        column("weapon_id", Uuid), column("source", String), column("source_id", Uuid), column("key", String)
+    )
+    params = {"lo": list(prefixes), "hi": [p + "\uffff" for p in prefixes], "n": length, "lim": limit}
+    return [Hit(r.weapon_id, r.source, r.source_id, r.key) for r in session.execute(stmt, params)]
+
+
+def _uuid(value: object) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=str(value))
+
+
+def by_prefixes(session: Session, length: int, prefixes: Sequence[str], *, limit: int) -> list[Hit]:
+    """Rows of `length` characters whose skeleton starts with one of `prefixes`."""
+    return _by_ranges(session, "skeleton", length, prefixes, limit=limit)
+
+
+def by_suffixes(session: Session, length: int, suffixes: Sequence[str], *, limit: int) -> list[Hit]:
+    """Rows of `length` characters whose skeleton ends with one of `suffixes` (at most 24 characters)."""
+    return _by_ranges(session, "skeleton_rev", length, [x[::-1] for x in suffixes], limit=limit)
 
 
 def rebuild(session: Session, *, batch: int = 10_000) -> int:

@@ -31,9 +31,17 @@ from registry.weapons import service as weapons
 from registry.weapons.models import Weapon, WeaponState
 from tracing.matching import repository as repo
 from tracing.matching.scorer import Comparison, compare
-from tracing.matching.skeleton import SKELETON_ALPHABET, UNREADABLE, normalise_observed, skeleton
+from tracing.matching.skeleton import (
+    REVERSED_TAIL,
+    SKELETON_ALPHABET,
+    UNREADABLE,
+    normalise_observed,
+    skeleton,
+)
 
 MAX_PROBES = 20_000
+EDGE_RANGE = 2  # an unreadable character this close to either end becomes an index range, not 26 probes
+RANGE_ROWS = 5_000
 MIN_ANCHOR = 3
 ANCHOR_ROWS = 2_000
 MAX_LENGTH = 300
@@ -81,32 +89,73 @@ class Query:
         return cls(text=text, unreadable=text.count(UNREADABLE))
 
 
-def probe_patterns(skel: str, *, budget: int = MAX_PROBES) -> list[str]:
-    """The exact skeletons to probe for an observed skeleton (see the module docstring)."""
-    k = skel.count(UNREADABLE)
-    per_pattern = len(SKELETON_ALPHABET) ** k
-    patterns = [skel]
+def _patterns(skel: str, *, budget: int) -> list[str]:
+    """The observed skeleton and, within the budget, each with one pair of neighbours swapped."""
+    per_pattern = len(SKELETON_ALPHABET) ** skel.count(UNREADABLE)
+    if per_pattern > budget:
+        return []
     swaps = [
         skel[:i] + skel[i + 1] + skel[i] + skel[i + 2 :]
         for i in range(len(skel) - 1)
         if skel[i] != skel[i + 1]
     ]
-    if per_pattern * (1 + len(swaps)) <= budget:
-        patterns += swaps
-    elif per_pattern > budget:
-        return []
+    return [skel, *swaps] if per_pattern * (1 + len(swaps)) <= budget else [skel]
+
+
+def probe_patterns(skel: str, *, budget: int = MAX_PROBES) -> list[str]:
+    """The exact skeletons to probe for an observed skeleton (see the module docstring)."""
     out: set[str] = set()
-    for p in patterns:
+    for p in _patterns(skel, budget=budget):
+        out.update(_fill(p, [i for i, c in enumerate(p) if c == UNREADABLE]))
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The index look-ups for one observation: exact skeletons, and prefixes or suffixes as index ranges."""
+
+    exact: list[str]
+    prefixes: list[str]
+    suffixes: list[str]
+
+    @property
+    def lookups(self) -> int:
+        return len(self.exact) + len(self.prefixes) + len(self.suffixes)
+
+
+def _fill(p: str, holes: list[int]) -> list[str]:
+    if not holes:
+        return [p]
+    chars, out = list(p), []
+    for fill in itertools.product(SKELETON_ALPHABET, repeat=len(holes)):
+        for i, c in zip(holes, fill, strict=True):
+            chars[i] = c
+        out.append("".join(chars))
+    return out
+
+
+def plan(skel: str, *, budget: int = MAX_PROBES) -> Plan:
+    """`probe_patterns`, with one saving: an unreadable character among the last (or first) `EDGE_RANGE`
+    positions is not filled in but left to one index range on the readable prefix before it (or the suffix
+    after it) — 26 times fewer look-ups for that pattern, the same rows and more, which the scorer sorts out."""
+    k = skel.count(UNREADABLE)
+    if k == 0 or len(SKELETON_ALPHABET) ** k > budget:
+        return Plan(probe_patterns(skel, budget=budget), [], [])
+    exact: set[str] = set()
+    prefixes: set[str] = set()
+    suffixes: set[str] = set()
+    n = len(skel)
+    for p in _patterns(skel, budget=budget):
         holes = [i for i, c in enumerate(p) if c == UNREADABLE]
         if not holes:
-            out.add(p)
-            continue
-        chars = list(p)
-        for fill in itertools.product(SKELETON_ALPHABET, repeat=len(holes)):
-            for i, c in zip(holes, fill, strict=True):
-                chars[i] = c
-            out.add("".join(chars))
-    return sorted(out)
+            exact.add(p)
+        elif n - holes[-1] <= EDGE_RANGE and holes[-1] >= MIN_ANCHOR:
+            prefixes.update(f[: holes[-1]] for f in _fill(p, holes[:-1]))
+        elif holes[0] < EDGE_RANGE and MIN_ANCHOR <= n - holes[0] - 1 <= REVERSED_TAIL:
+            suffixes.update(f[holes[0] + 1 :] for f in _fill(p, holes[1:]))
+        else:
+            exact.update(_fill(p, holes))
+    return Plan(sorted(exact), sorted(prefixes), sorted(suffixes))
 
 
 def anchors(skel: str) -> tuple[str | None, str | None]:
@@ -128,9 +177,13 @@ def find_candidates(
     skel = skeleton(q.text)
     n = len(q.text)
     found: dict[uuid.UUID, Candidate] = {}
-    patterns = probe_patterns(skel)
-    for chunk in _chunks(patterns, 5_000):
+    todo = plan(skel)
+    for chunk in _chunks(todo.exact, 5_000):
         _consider(found, repo.by_skeletons(session, n, chunk, limit=ANCHOR_ROWS), q, "probe", 0)
+    for chunk in _chunks(todo.prefixes, 5_000):
+        _consider(found, repo.by_prefixes(session, n, chunk, limit=RANGE_ROWS), q, "probe", 0)
+    for chunk in _chunks(todo.suffixes, 5_000):
+        _consider(found, repo.by_suffixes(session, n, chunk, limit=RANGE_ROWS), q, "probe", 0)
     if not found:
         prefix, suffix = anchors(skel)
         if prefix:

@@ -146,3 +146,37 @@ def test_retrieval_uses_the_index_not_a_scan(session: Session) -> None:
             .all()
         )
         assert any("USING INDEX ix_serial_skeletons_len_skeleton" in str(r) for r in plan)
+
+
+def test_an_unreadable_character_at_either_end_is_an_index_range() -> None:
+    end = matcher.plan(skeleton("AB1234567?"))
+    assert end.exact == []
+    assert "A81234561" in end.prefixes  # the readable prefix before the last position
+    start = matcher.plan(skeleton("?B12345678"))
+    assert start.exact == []
+    assert "812345618" in start.suffixes
+    middle = matcher.plan(skeleton("AB12?45678"))
+    assert middle.prefixes == []
+    assert len(middle.exact) > 26
+    assert end.lookups < middle.lookups / 20
+
+
+def test_weapons_are_found_through_the_ranges(session: Session) -> None:
+    last = _register(session, "QR55012349")
+    first = _register(session, "ST77012348")
+    found_last = matcher.find_candidates(session, observed="QR5S01234?")  # S for 5, last unreadable
+    assert _ids(found_last) == [last]
+    found_first = matcher.find_candidates(session, observed="?T77012384")  # first unreadable, 8/4 swapped
+    assert _ids(found_first) == [first]
+    assert "transposed" in found_first[0].reason
+    if session.get_bind().dialect.name == "sqlite":
+        plan = (
+            session.connection()
+            .exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT weapon_id FROM serial_skeletons WHERE skel_len = ? "
+                "AND skeleton >= ? AND skeleton < ?",
+                (10, "A", "B"),
+            )
+            .all()
+        )
+        assert any("(skel_len=? AND skeleton>? AND skeleton<?)" in str(r) for r in plan)
