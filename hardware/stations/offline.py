@@ -349,6 +349,9 @@ def _receive_one(
     seen = repo.sync_event(session, oid)
     if seen is not None:
         return _answer(seen, duplicate=True)
+    if weapon_repo.get_state(session, wid) is None:
+        # Nothing to attach a record to (and nothing is written): the answer says why.
+        return Answer(oid, wid, SyncStatus.REJECTED, f"no weapon {wid} in this registry")
     status, reason, central = _decide(session, co, ev, wid, actor, profile, home_country)
     row = StationSyncEvent(
         offline_event_id=oid,
@@ -388,8 +391,6 @@ def _decide(
     base = co.baseline.get(str(wid))
     if base is None:
         return SyncStatus.REJECTED, f"weapon {wid} was not checked out to {co.station}", None
-    if weapon_repo.get_state(session, wid) is None:
-        return SyncStatus.REJECTED, f"weapon {wid} is no longer in the registry", None
     expected = base["event_count"] + repo.applied_count(session, checkout_id=co.id, weapon_id=wid)
     events = weapon_repo.events_of(session, wid)
     if len(events) != expected:
