@@ -346,6 +346,8 @@ def _receive_one(
         raise ValidationError(
             f"an offline event lacks a valid id, weapon_id or occurred_at: {exc}", field="events"
         ) from None
+    if offline_at.tzinfo is None:
+        raise ValidationError("an offline event's occurred_at needs a time zone", field="events.occurred_at")
     seen = repo.sync_event(session, oid)
     if seen is not None:
         return _answer(seen, duplicate=True)
@@ -418,13 +420,17 @@ def _apply(
 ) -> tuple[str, str, uuid.UUID | None]:
     """Record the offline event through the registry's own rules; a refusal becomes `rejected`."""
     try:
+        event, marking = _event_input(ev, co), _marking_input(ev.get("marking"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return SyncStatus.REJECTED, f"the station's event is malformed: {type(exc).__name__}: {exc}", None
+    try:
         with session.begin_nested():
             rec = history.record_event(
                 session,
                 actor=actor,
                 weapon_id=wid,
-                event=_event_input(ev, co),
-                marking=_marking_input(ev.get("marking")),
+                event=event,
+                marking=marking,
                 profile=profile,
                 home_country=home_country,
             )
@@ -455,6 +461,8 @@ def _event_input(ev: dict[str, Any], co: StationCheckout) -> EventInput:
 def _marking_input(m: dict[str, Any] | None) -> MarkingInput | None:
     if not m:
         return None
+    if not isinstance(m, dict):
+        raise TypeError("marking is not an object")
     return MarkingInput(
         text=m["text"],
         kind=m["kind"],

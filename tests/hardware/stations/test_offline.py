@@ -153,3 +153,16 @@ def test_bundles_load_once_and_batches_name_their_station(session: Session, stat
     assert answer.status == "rejected"
     assert "not checked out" in answer.reason
     assert len(repo.events_of(session, other)) == 1
+
+
+def test_a_malformed_offline_event_is_rejected_not_a_crash(session: Session, station_db: Engine) -> None:
+    ids, bundle = _checkout(session, 1)
+    batch = _mark_offline(station_db, bundle)
+    (ev,) = batch["events"]
+    bad = {**batch, "events": [{**ev, "marking": "a string", "id": str(uuid.uuid4())}]}
+    (answer,) = _receive(session, bad).answers
+    assert answer.status == "rejected"
+    assert "malformed" in answer.reason
+    with pytest.raises(ValidationError):
+        _receive(session, {**batch, "events": [{**ev, "occurred_at": "2026-11-24T10:00:00"}]})
+    assert len(repo.events_of(session, ids[0])) == 1
