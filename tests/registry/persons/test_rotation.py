@@ -196,6 +196,13 @@ def test_kill_9_during_the_reseal_then_resume(tmp_path: Path) -> None:
 
     counts = key_counts(engine)
     assert 60 <= counts[keys.current.key_id] < 300  # stopped half-way
+    listed = _cli(env, "--json", "person", "keys")
+    assert listed.returncode == 0, listed.stderr.decode()
+    rows = {k["key_id"]: (k["current"], k["rows"]) for k in orjson.loads(listed.stdout)["keys"]}
+    assert rows == {
+        keys.current.key_id: (True, counts[keys.current.key_id]),
+        old.current.key_id: (False, counts[old.current.key_id]),
+    }
     assert counts[keys.current.key_id] + counts[old.current.key_id] == 300
     assert read_all(engine, keys, ids[::25]) == [f"Holder {i}" for i in range(0, 300, 25)]
 
