@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import Exit, actor, emit, fail, parse_uuid, print_warnings, table, transaction
+from tracing.requests import exchange
 from tracing.requests import service as traces
 from tracing.requests import stats as trace_stats
 from tracing.requests.inputs import ObservedMarking, TraceRequestInput
@@ -170,6 +171,27 @@ def show(request_id: Id) -> None:
     """A request with its candidates, response and history (the view is audited)."""
     with transaction() as session:
         _show(session, traces.view(session, actor=actor(), request_id=parse_uuid(request_id, "request_id")))
+
+
+@app.command("export")
+def export(
+    request_id: Id,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here (default: standard output)")] = None,
+) -> None:
+    """The request and its answer as one structured JSON document (format iti-trace-export/1, docs/tracing.md)
+    for other channels such as INTERPOL's; the request part follows the published message schema."""
+    import orjson
+
+    with transaction() as session:
+        doc = exchange.export_document(
+            session, actor=actor(), request_id=parse_uuid(request_id, "request_id")
+        )
+    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    if out is None:
+        typer.echo(data.decode())
+        return
+    out.write_bytes(data + b"\n")
+    emit({"written": str(out), "format": doc["format"]}, human=f"written {out} ({doc['format']})")
 
 
 @app.command("list")
