@@ -1,17 +1,27 @@
-"""`iti station …` as an operator and an officer run it: mark on the simulator, reserve serials, save and
-export a stocktake, and an offline campaign carried by file (checkout → init → mark → export-events →
-import-events → conflicts → resolve → import-answers)."""
+"""`iti station …` as an operator and an officer run it: mark on the simulator, reserve a serial, save and
+export a stocktake, and an offline campaign carried by file (checkout → init → export-events →
+import-events → conflicts → resolve → import-answers). Weapons are set up and marked in-process; the
+commands under test run as subprocesses, as an operator runs them."""
 
 from __future__ import annotations
 
 import csv
 import io
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
+from hardware.marking.connect import open_machine
+from hardware.marking.simulator import SimMachine
+from hardware.stations.camera import SimulatedCamera
+from hardware.stations.workflow import Station, run
+from registry.db import make_engine
+from registry.history.inputs import EventInput
+from registry.profiles import ITI
 from tests.cli.test_cli import Iti, iti_for
-from tests.factories import unique_serial
+from tests.factories import HOME, import_marking, record, register_weapon, unique_serial
 
 
 @pytest.fixture(scope="module")
@@ -22,28 +32,47 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iti:
     return runner
 
 
-def _add(iti: Iti, location: str) -> str:
-    return iti.json(
-        "weapon", "add", "--category", "SA-PIS", "--make", "Glock", "--model", "17", "--calibre", "9x19",
-        "--serial", unique_serial("CS"), "--country", "AT", "--year", "2021", "--location", location,
-    )["id"]  # fmt: skip
+def _add(iti: Iti, location: str, n: int) -> list[str]:
+    eng = make_engine(f"sqlite:///{iti.db}")
+    with Session(eng) as s, s.begin():
+        event = EventInput(type="imported", to_country=HOME, location=location)
+        ids = [str(register_weapon(s, serial=unique_serial("CS"), event=event).weapon.id) for _ in range(n)]
+    eng.dispose()
+    return ids
+
+
+def _mark(db: Path, ids: list[str]) -> None:
+    eng = make_engine(f"sqlite:///{db}")
+    with Session(eng) as s, s.begin():
+        sim = SimMachine(mark_seconds=0.0)
+        with open_machine("keyence-sim", sim=sim, reply_timeout=0.5) as conn:
+            for wid in ids:
+                out = run(
+                    s,
+                    weapon_id=uuid.UUID(wid),
+                    machine=conn.machine,
+                    verifier=SimulatedCamera(sim),
+                    station=Station("KE-OUT-1", "op.ekal", "keyence-sim", mark_timeout=1.0),
+                    profile=ITI,
+                    actor="station:KE-OUT-1",
+                    home_country=HOME,
+                )
+                assert out.ok, out.message
+    eng.dispose()
 
 
 def test_station_mark_reserve_serial_and_saved_stocktake(central: Iti, tmp_path: Path) -> None:
     site = f"Depot {unique_serial('')}"
-    a, b = _add(central, site), _add(central, site)
+    a, b = _add(central, site, 2)
     marked = central.json("station", "mark", a, "--machine", "panasonic-sim", "--station", "KE-01")
     assert marked["ok"] is True
+    hex_id = a.replace("-", "")
     assert (
-        central.scalar(
-            f"SELECT count(*) FROM events WHERE type = 'marked' AND weapon_id = '{a.replace('-', '')}'"
-        )
-        == 1
+        central.scalar(f"SELECT count(*) FROM events WHERE type = 'marked' AND weapon_id = '{hex_id}'") == 1
     )
 
-    first = central.json("station", "reserve-serial", "--prefix", "CLI", "--year", "2026")
-    second = central.json("station", "reserve-serial", "--prefix", "CLI", "--year", "2026")
-    assert (first["serial"], second["serial"]) == ("CLIKE2026-00001", "CLIKE2026-00002")
+    serial = central.json("station", "reserve-serial", "--prefix", "CLI", "--year", "2026")
+    assert serial["serial"] == "CLIKE2026-00001"
 
     scans = tmp_path / "scans.txt"
     scans.write_text(marked["payload"] + "\nNOT-A-WEAPON-9\n")
@@ -62,7 +91,7 @@ def test_station_mark_reserve_serial_and_saved_stocktake(central: Iti, tmp_path:
 
 def test_offline_campaign_by_file_with_a_conflict_resolved(central: Iti, tmp_path: Path) -> None:
     site = f"Outpost {unique_serial('')}"
-    ids = [_add(central, site) for _ in range(2)]
+    ids = _add(central, site, 2)
     bundle = tmp_path / "station.bundle"
     co = central.json(
         "station", "checkout", "--location", site, "--station", "KE-OUT-1", "--out", str(bundle)
@@ -70,9 +99,11 @@ def test_offline_campaign_by_file_with_a_conflict_resolved(central: Iti, tmp_pat
     assert co["weapons"] == 2
     station = iti_for(tmp_path / "station.db", tmp_path, tmp_path)
     assert station.json("station", "init", "--bundle", str(bundle))["weapons"] == 2
-    for wid in ids:
-        assert station.json("station", "mark", wid, "--machine", "keyence-sim", "--station", "KE-OUT-1")["ok"]
-    central.json("station", "mark", ids[0], "--machine", "panasonic-sim", "--station", "HQ")  # meanwhile
+    _mark(station.db, ids)
+    eng = make_engine(f"sqlite:///{central.db}")
+    with Session(eng) as s, s.begin():  # meanwhile, the registry records another mark on the first weapon
+        record(s, uuid.UUID(ids[0]), EventInput(type="marked"), marking=import_marking())
+    eng.dispose()
     events = tmp_path / "events.json"
     assert station.json("station", "export-events", "--out", str(events))["events"] == 2
     answers = tmp_path / "answers.json"
@@ -83,3 +114,4 @@ def test_offline_campaign_by_file_with_a_conflict_resolved(central: Iti, tmp_pat
     assert resolved["status"] == "rejected"
     assert station.json("station", "import-answers", str(answers))["remembered"] == 2
     assert central.scalar("SELECT count(*) FROM station_sync_events WHERE status = 'applied'") == 1
+    assert central.scalar("SELECT count(*) FROM station_sync_events WHERE status = 'rejected'") == 1
