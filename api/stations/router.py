@@ -7,13 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from api.auth import require
 from api.db import AppContext, Context, DbSession, ReadSession
 from api.errors import problem_responses
 from api.stations.schemas import (
+    DecisionIn,
     MarkFieldOut,
     MarkJobOut,
     OfflineBatchIn,
@@ -25,6 +26,7 @@ from api.stations.schemas import (
     StocktakeIn,
     StocktakeOut,
     SyncAnswerOut,
+    SyncEventOut,
     SyncResultOut,
 )
 from api.weapons.router import IdempotencyKey, _remember, _replay
@@ -32,7 +34,7 @@ from hardware.codes import symbols, uii
 from hardware.codes.errors import CodeError
 from hardware.marking.job import JobRefused
 from hardware.marking.preview import preview_svg
-from hardware.stations import offline, records, serials, stocktake
+from hardware.stations import offline, records, repository, serials, stocktake
 from hardware.stations.compose import Composed, compose_for
 from hardware.stations.workflow import Station, record_verified
 from registry.errors import Conflict, ValidationError
@@ -44,6 +46,8 @@ router = APIRouter(prefix="/api/v1/stations", tags=["stations"])
 
 Reader = Annotated[Principal, Depends(require(Permission.WEAPON_READ))]
 Marker = Annotated[Principal, Depends(require(Permission.MARKING_WRITE))]
+# Deciding a conflict writes weapon history on an officer's judgement: a record officer, not a station.
+Officer = Annotated[Principal, Depends(require(Permission.EVENT_WRITE))]
 
 
 def _compose(session: Session, ctx: AppContext, weapon_id: uuid.UUID, method: str = "laser") -> Composed:
@@ -246,3 +250,42 @@ def reserve_serial(body: SerialIn, session: DbSession, ctx: Context, who: Marker
         profile=ctx.profile,
     )
     return SerialOut(serial=got.serial, scope=got.scope, seq=got.seq, id=got.reservation.id)
+
+
+@router.get(
+    "/sync-events",
+    summary="Offline station events received, by default the conflicts waiting for an officer",
+    responses=problem_responses(401, 403, 422),
+)
+def list_sync_events(
+    session: ReadSession,
+    who: Reader,
+    state: Annotated[
+        str, Query(alias="status", pattern="^(conflict|applied|rejected|all)$", description="or `all`")
+    ] = "conflict",
+) -> list[SyncEventOut]:
+    rows = repository.sync_events(session, status=None if state == "all" else state)
+    return [SyncEventOut.of(r) for r in rows]
+
+
+@router.post(
+    "/sync-events/{sync_id}/decision",
+    response_model=SyncEventOut,
+    summary="An officer decides a conflicting offline event: apply it after review, or reject it",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def decide_sync_event(
+    sync_id: uuid.UUID, body: DecisionIn, session: DbSession, ctx: Context, who: Officer
+) -> SyncEventOut:
+    offline.resolve(
+        session,
+        sync_id=sync_id,
+        apply=body.apply,
+        actor=who.username,
+        reason=body.reason,
+        profile=ctx.profile,
+        home_country=ctx.settings.node_country,
+    )
+    row = repository.sync_event_by_id(session, sync_id)
+    assert row is not None  # just decided
+    return SyncEventOut.of(row)

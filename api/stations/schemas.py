@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.stations.models import Stocktake
+from registry.stations.models import StationSyncEvent, Stocktake
 
 
 class Strict(BaseModel):
@@ -176,3 +176,31 @@ class SerialOut(BaseModel):
     scope: str
     seq: int
     id: uuid.UUID
+
+
+class SyncEventOut(BaseModel):
+    id: uuid.UUID
+    offline_event_id: uuid.UUID
+    checkout_id: uuid.UUID
+    station: str
+    weapon_id: uuid.UUID
+    event_type: str
+    offline_at: datetime
+    status: str
+    reason: str
+    central_event_id: uuid.UUID | None
+    received_by: str
+    received_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+    @classmethod
+    def of(cls, r: StationSyncEvent) -> SyncEventOut:
+        return cls.model_validate(r, from_attributes=True)
+
+
+class DecisionIn(Strict):
+    apply: bool = Field(
+        description="true: record the station's event on top of the central change; false: reject"
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="Why (kept with the decision, audited)")

@@ -98,6 +98,10 @@ def sync_event(session: Session, offline_event_id: uuid.UUID) -> StationSyncEven
     return session.scalars(stmt).one_or_none()
 
 
+def sync_event_by_id(session: Session, sync_id: uuid.UUID) -> StationSyncEvent | None:
+    return session.get(StationSyncEvent, sync_id)
+
+
 def lock_sync_event(session: Session, sync_id: uuid.UUID) -> StationSyncEvent | None:
     stmt = select(StationSyncEvent).where(StationSyncEvent.id == sync_id).with_for_update()
     return session.scalars(stmt).one_or_none()

@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from hardware.codes import uii
+from hardware.stations import offline
 from hardware.stations.compose import unique_mark_of
 from registry.history.inputs import EventInput
 from registry.weapons import repository as repo
 from tests.api.conftest import login_headers
-from tests.factories import HOME, register_weapon, unique_serial, weapon_input
+from tests.factories import HOME, import_marking, record, register_weapon, unique_serial, weapon_input
 from tests.hardware.decode import decode, svg_symbols
 
 
@@ -157,3 +158,66 @@ def test_serials_are_reserved_in_order_and_never_twice(client: TestClient, sessi
     assert (a.json()["serial"], b.json()["serial"]) == (f"{prefix}KE2026-00001", f"{prefix}KE2026-00002")
     bad = client.post("/api/v1/stations/serials", json={**body, "purpose": "whim"}, headers=headers)
     assert bad.status_code == 422
+
+
+def _offline_mark(session: Session, wid: uuid.UUID) -> dict[str, object]:
+    """A `marked` event as an offline station exports it (what `offline.pending_events` writes)."""
+    w = repo.get_weapon(session, wid)
+    assert w is not None
+    payload = uii.compose(unique_mark_of(w))
+    return {
+        "id": str(uuid.uuid4()),
+        "weapon_id": str(wid),
+        "seq": 2,
+        "type": "marked",
+        "occurred_at": "2026-11-20T09:30:00+00:00",
+        "recorded_at": "2026-11-20T09:30:01+00:00",
+        "recorded_by": "station:KE-TRK-02",
+        "location": None,
+        "documents": [],
+        "data": {"station": "KE-TRK-02", "machine": "keyence-sim", "verification": "read_back_and_code_match"},
+        "notes": "",
+        "base": {"event_count": 1, "status": "active"},
+        "marking": {
+            "text": f"GLOCK 17 {w.serial}", "kind": "manufacture", "component_kind": "frame", "method": "laser",
+            "manufacturer": w.make, "country": w.country_of_manufacture, "serial": w.serial, "year": 2020,
+            "transferring_state": None, "scheme_symbol": None, "location_on_component": None,
+            "exposed_surface": True, "conspicuous": True, "readable": True, "durable": True, "recoverable": True,
+            "condition": "intact", "payload": payload, "applied_on": "2026-11-20", "station": "KE-TRK-02",
+            "operator": "op.ekal", "verified": True,
+        },
+    }  # fmt: skip
+
+
+def test_offline_events_conflict_listed_and_decided_by_an_officer(
+    client: TestClient, session: Session
+) -> None:
+    site = f"Depot {unique_serial('')}"
+    a, b = _weapon(session, site), _weapon(session, site)
+    co = offline.checkout(session, station="KE-TRK-02", location=site, actor="officer")
+    record(session, a, EventInput(type="marked"), marking=import_marking())  # central change meanwhile
+    batch = {"format": offline.EVENTS_FORMAT, "checkout_id": str(co["checkout"]["id"]), "station": "KE-TRK-02",
+             "events": [_offline_mark(session, a), _offline_mark(session, b)]}  # fmt: skip
+    station = login_headers(session, "marking_operator")
+    got = client.post("/api/v1/stations/offline-events", json=batch, headers=station)
+    assert got.status_code == 200, got.text
+    assert (got.json()["applied"], got.json()["conflicts"]) == (1, 1)
+    again = client.post("/api/v1/stations/offline-events", json=batch, headers=station)
+    assert (again.json()["applied"], again.json()["duplicates"]) == (0, 2)
+
+    listed = client.get("/api/v1/stations/sync-events", headers=login_headers(session, "auditor")).json()
+    (conflict,) = [x for x in listed if x["weapon_id"] == str(a)]
+    assert "changed centrally" in conflict["reason"]
+    url = f"/api/v1/stations/sync-events/{conflict['id']}/decision"
+    body = {"apply": True, "reason": "both marks seen on the frame"}
+    assert client.post(url, json=body, headers=station).status_code == 403  # a station cannot decide
+    decided = client.post(url, json=body, headers=login_headers(session, "record_officer", "chief-api"))
+    assert decided.status_code == 200, decided.text
+    assert (decided.json()["status"], decided.json()["decided_by"]) == ("applied", "chief-api")
+    events = repo.events_of(session, a)
+    assert [e.type for e in events] == ["imported", "marked", "marked"]
+    assert events[-1].data["offline"]["station"] == "KE-TRK-02"
+    twice = client.post(url, json=body, headers=login_headers(session, "record_officer"))
+    assert twice.status_code == 409
+    every = client.get("/api/v1/stations/sync-events?status=all", headers=station).json()
+    assert {x["status"] for x in every if x["weapon_id"] in (str(a), str(b))} == {"applied"}
