@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv demo clean bench browser screenshots documents failover-tools
+.PHONY: run test lint venv demo clean bench browser screenshots documents failover-tools db-tools
 # Root installs Debian packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -36,6 +36,11 @@ failover-tools:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq pg-auto-failover-cli \
 		postgresql-$(PG_MAJOR)-auto-failover >/dev/null; }
 
+## pg_dump and pg_restore for `iti backup` on PostgreSQL and its tests (Debian's client matching the server).
+db-tools:
+	@command -v pg_dump >/dev/null 2>&1 || { $(SUDO) apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql-client >/dev/null; }
+
 ## Set up, migrate a SQLite database under var/, load demo data and demo logins if empty, serve the web UI
 ## and API on http://127.0.0.1:8000 (Ctrl-C stops it).
 run: $(STAMP)
@@ -48,7 +53,7 @@ run: $(STAMP)
 	$(BIN)/iti serve --host 127.0.0.1 --port 8000
 
 ## Set up, lint, and run the whole test suite (SQLite and PostgreSQL).
-test: $(STAMP) browser documents failover-tools
+test: $(STAMP) browser documents failover-tools db-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

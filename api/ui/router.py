@@ -14,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.ui import admin, audit, dashboard, i18n, imports, login, reports, traces, weapons
@@ -77,8 +79,26 @@ def _html_or(original: Handler) -> Handler:
             return render(
                 request, "error.html", {"title": _("Invalid request"), "detail": detail}, status_code=422
             )
-        status = 422 if isinstance(exc, ValidationError) else 409
-        return render(request, "error.html", {"title": _("Not done"), "detail": str(exc)}, status_code=status)
+        if isinstance(exc, RegistryError):
+            status = 422 if isinstance(exc, ValidationError) else 409
+            return render(
+                request, "error.html", {"title": _("Not done"), "detail": str(exc)}, status_code=status
+            )
+        # The database is unavailable or busy: the API's answer (503, Retry-After), as a page.
+        result = original(request, exc)
+        api_response = await result if isinstance(result, Awaitable) else result
+        detail = _(
+            "The registry's database is busy or unavailable. Nothing was recorded: try again in a moment."
+        )
+        page = render(
+            request,
+            "error.html",
+            {"title": _("Try again"), "detail": detail},
+            status_code=api_response.status_code,
+        )
+        if retry := api_response.headers.get("retry-after"):
+            page.headers["Retry-After"] = retry
+        return page
 
     return handler
 
@@ -91,5 +111,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageForbidden, _forbidden)
     app.add_exception_handler(CsrfFailed, _csrf_failed)
-    for exc_type in (RegistryError, RequestValidationError, StarletteHTTPException):
+    for exc_type in (RegistryError, RequestValidationError, StarletteHTTPException, DBAPIError, PoolTimeout):
         app.add_exception_handler(exc_type, _html_or(app.exception_handlers[exc_type]))

@@ -336,3 +336,21 @@ def test_a_sale_to_a_dealer_names_the_dealer_as_officers_know_it(sign_in: SignIn
     page = client.get(url).text
     assert "to Rift Valley Guns" in page
     assert dealer.name in page
+
+
+def test_an_unavailable_database_is_a_503_page_with_retry_after() -> None:
+    import dataclasses
+
+    from api.app import create_app
+    from registry.config import get_settings
+
+    settings = dataclasses.replace(
+        get_settings(), database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"
+    )
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        assert client.get("/ui/login").status_code == 200  # needs no database
+        r = client.post("/ui/login", data={"username": "someone", "password": PASSWORD})
+    assert r.status_code == 503
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["retry-after"]
+    assert "Nothing was recorded" in r.text
