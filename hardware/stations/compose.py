@@ -49,7 +49,11 @@ def unique_mark_of(weapon: Weapon) -> UniqueMark:
             field="make",
         )
     if not weapon.serial:
-        raise JobRefused("the weapon has no serial to mark", field="serial")
+        raise JobRefused(
+            "the weapon has no serial to mark; new manufacture and imports get one from "
+            "`iti station reserve-serial` (POST /api/v1/stations/serials) before they are registered",
+            field="serial",
+        )
     mark = UniqueMark(
         enterprise=weapon.manufacturer_code,
         model=normalise(weapon.model),
