@@ -347,8 +347,13 @@ def _sql_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def sqlite_load(path: Path, n: int, seed: int, wanted: set[int], *, work: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"method": "executemany, one transaction, indexes and triggers in place"}
+def sqlite_load(
+    path: Path, n: int, seed: int, wanted: set[int], *, skeletons: str, work: Path
+) -> dict[str, Any]:
+    """As on PostgreSQL: secondary indexes (and, with `skeletons="copy"`, the skeleton triggers and the
+    foreign-key checks) off for the load, the skeleton rows computed here, then everything recreated from
+    its own `CREATE` statement. With `skeletons="trigger"`, the triggers fill `serial_skeletons`."""
+    out: dict[str, Any] = {"method": f"executemany in one transaction, skeletons by {skeletons}"}
     t0 = time.perf_counter()
     path.unlink(missing_ok=True)
     subprocess.run(
@@ -359,40 +364,63 @@ def sqlite_load(path: Path, n: int, seed: int, wanted: set[int], *, work: Path) 
     )
     out["upgrade_s"] = time.perf_counter() - t0
     con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA foreign_keys=ON")
+    con.execute(f"PRAGMA foreign_keys={'OFF' if skeletons == 'copy' else 'ON'}")
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
+    # A page cache that holds the transaction: otherwise SQLite spills dirty pages to the WAL mid-load.
+    con.execute("PRAGMA cache_size=-2000000")
+    tables = ("weapons", "markings", "serial_skeletons")
+    dropped = con.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN (?, ?, ?) AND "
+        "(type = 'index' OR (type = 'trigger' AND name LIKE '%skeleton%' AND ?))",
+        (*tables, skeletons == "copy"),
+    ).fetchall()
+    for kind, name, _ in dropped:
+        con.execute(f'DROP {kind.upper()} "{name}"')
+    out["rebuilt"] = [sql for _, _, sql in dropped]
     t1 = time.perf_counter()
     targets: list[Target] = []
     now = _sql_time(datetime.now(UTC))
-    ins_w = f"INSERT INTO weapons ({W_COLS}) VALUES ({', '.join('?' * (W_COLS.count(',') + 1))})"
-    ins_m = f"INSERT INTO markings ({M_COLS}) VALUES ({', '.join('?' * (M_COLS.count(',') + 1))})"
+
+    def ins(table: str, cols: str) -> str:
+        return f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * (cols.count(',') + 1))})"
+
+    ins_w, ins_m, ins_s = ins("weapons", W_COLS), ins("markings", M_COLS), ins("serial_skeletons", S_COLS)
     con.execute("BEGIN")
     ws: list[tuple[Any, ...]] = []
     ms: list[tuple[Any, ...]] = []
+    ss: list[tuple[Any, ...]] = []
     for i, r in enumerate(generate.records(n, seed)):
         rows = _rows(r, now, int, lambda u: u.hex)
         ws.append(rows.weapon)
         ms.append(rows.marking)
+        if skeletons == "copy":
+            ss.extend(rows.skeletons)
         if i in wanted:
             targets.append(Target(i, str(uuid.UUID(rows.weapon[0])), rows.weapon[7], r.maker_code))
         if len(ws) >= CHUNK:
             con.executemany(ins_w, ws)
             con.executemany(ins_m, ms)
-            ws.clear(), ms.clear()
-            if (i + 1) % 1_000_000 == 0:
+            con.executemany(ins_s, ss)
+            ws.clear(), ms.clear(), ss.clear()
+            if (i + 1) % 100_000 == 0:
                 log(f"  {i + 1:,} rows, {time.perf_counter() - t1:.0f} s")
     con.executemany(ins_w, ws)
     con.executemany(ins_m, ms)
+    con.executemany(ins_s, ss)
     con.execute("COMMIT")
     out["insert_s"] = time.perf_counter() - t1
+    log(f"  inserted in {out['insert_s']:.0f} s")
+    steps: dict[str, float] = {}
+    for _, name, sql in dropped:
+        t = time.perf_counter()
+        con.execute(sql)
+        steps[name] = time.perf_counter() - t
+    out["index_s"] = steps
     t = time.perf_counter()
     con.execute("ANALYZE")
     out["analyze_s"] = time.perf_counter() - t
-    out["rows"] = {
-        t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-        for t in ("weapons", "markings", "serial_skeletons")
-    }
+    out["rows"] = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     con.close()
     out["database_mb"] = round(path.stat().st_size / 2**20)
     out["total_s"] = time.perf_counter() - t0
@@ -480,6 +508,7 @@ class Outcome:
     ms: float
     rank: int | None = None  # 1-based rank of the right weapon among the five
     timeout: bool = False
+    rivals: int | None = None  # matcher: other weapons scoring at least as high (None: right one not found)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -505,6 +534,13 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
             "max_ms": max(ms),
             "timeouts": sum(o.timeout for o in os_),
         }
+        if method == "matcher":
+            clear = [o for o in os_ if o.rivals is None or o.rivals < 5]
+            out[method][kind].update(
+                ambiguous=len(os_) - len(clear),
+                clear_hits=sum(o.hit for o in clear),
+                recall_at_5_clear=sum(o.hit for o in clear) / len(clear) if clear else None,
+            )
     return out
 
 
@@ -523,7 +559,7 @@ class Matcher:
             if self.statements is not None:
                 self.statements.append((statement, parameters))
 
-    def __call__(self, observed: str, limit: int = 5) -> tuple[list[str], float]:
+    def __call__(self, observed: str, limit: int = 5) -> tuple[list[tuple[str, float]], float]:
         from tracing.matching.service import find_candidates
 
         with self.sessions() as s:
@@ -531,7 +567,7 @@ class Matcher:
             cands = find_candidates(s, observed=observed, limit=limit)
             dt = (time.perf_counter() - t) * 1000
             s.rollback()
-        return [str(c.weapon_id) for c in cands], dt
+        return [(str(c.weapon_id), c.score) for c in cands], dt
 
     def explain(self, observed: str) -> list[dict[str, Any]]:
         """The plan of every statement one search runs (EXPLAIN ANALYZE on PostgreSQL)."""
@@ -539,8 +575,13 @@ class Matcher:
         self(observed)
         stmts, self.statements = self.statements, None
         out = []
+        seen: set[str] = set()
         with self.engine.connect() as c:
             for sql, params in stmts:
+                # The searches only (not BEGIN), each statement text once (SQLite runs one per range).
+                if not sql.lstrip().upper().startswith("SELECT") or sql in seen:
+                    continue
+                seen.add(sql)
                 if self.engine.dialect.name == "postgresql":
                     rows = c.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).all()
                 else:
@@ -611,7 +652,7 @@ class Trigram:
 
 
 def measure(
-    matcher: Matcher, trgm: Trigram | None, qs: list[Reading], warm: list[Reading]
+    matcher: Matcher, trgm: Trigram | None, qs: list[Reading], warm: list[Reading], *, baseline_per_kind: int
 ) -> tuple[list[Outcome], list[dict[str, Any]]]:
     for r in warm:
         matcher(r.observed)
@@ -621,20 +662,24 @@ def measure(
     outcomes: list[Outcome] = []
     misses: list[dict[str, Any]] = []
     t0 = time.perf_counter()
+    seen: dict[str, int] = {}
     for i, r in enumerate(qs):
-        ids, ms = matcher(r.observed)
+        seen[r.kind] = seen.get(r.kind, 0) + 1
+        found, ms = matcher(r.observed)
+        ids = [x for x, _ in found]
         hit = r.weapon_id in ids
-        outcomes.append(
-            Outcome(r.kind, r.observed, "matcher", hit, ms, ids.index(r.weapon_id) + 1 if hit else None)
-        )
+        o = Outcome(r.kind, r.observed, "matcher", hit, ms, ids.index(r.weapon_id) + 1 if hit else None)
+        # Not timed: the longer list tells how many other registered weapons explain the reading at least as
+        # well as the right one. From five on, no ranking by the serial alone can promise the top 5.
+        deep, _ = matcher(r.observed, limit=1000)
+        score = dict(deep).get(r.weapon_id)
+        if score is not None:
+            o.rivals = sum(1 for x, sc in deep if x != r.weapon_id and sc >= score)
+        outcomes.append(o)
         if not hit:
-            # Why: where the right weapon ranks in a longer list, and how many others score as high.
-            deep, _ = matcher(r.observed, limit=1000)
-            misses.append(
-                {**asdict(r), "rank_in_1000": deep.index(r.weapon_id) + 1 if r.weapon_id in deep else None,
-                 "candidates": len(deep)}
-            )  # fmt: skip
-        if trgm:
+            misses.append({**asdict(r), "rivals": o.rivals, "candidates": len(deep),
+                           "rank_in_1000": [x for x, _ in deep].index(r.weapon_id) + 1 if score is not None else None})  # fmt: skip
+        if trgm and seen[r.kind] <= baseline_per_kind:
             for method, fn in (("trgm LIKE", trgm.like), ("trgm similarity", trgm.similar)):
                 ids, ms, timeout = fn(r.observed)
                 hit = r.weapon_id in ids
@@ -671,8 +716,9 @@ def markdown(r: dict[str, Any]) -> str:
     m, load, s = r["machine"], r["load"], r["summary"]
     db = r["db"]
     lines = [
-        f"#### {db}, {r['size']:,} weapons (run of {r['date']}, commit {r['code_at_start']['commit']}"
-        f"{', matcher code modified in the working tree' if r.get('matcher_modified') else ''})",
+        f"#### {db}, {r['size']:,} weapons (run of {r['date']}, commit {r['code_at_start']['commit']}; "
+        f"matcher: {r['matcher']['label']}"
+        f"{', modified in the working tree' if r.get('matcher_modified') and 'checkout' in r['matcher']['label'] else ''})",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; load average at start "
         f"{', '.join(f'{x:.1f}' for x in m['loadavg_at_start'])} (shared with other engineers' test runs); "
@@ -695,8 +741,8 @@ def markdown(r: dict[str, Any]) -> str:
         ]
     else:
         lines += [
-            f"| INSERT of weapons and markings (triggers fill the skeletons; generation included) "
-            f"| {load['insert_s']:.0f} |",
+            f"| INSERT of weapons, markings and skeleton rows (generation included) | {load['insert_s']:.0f} |",
+            *[f"| rebuild `{k}` | {v:.1f} |" for k, v in load["index_s"].items()],
             f"| ANALYZE | {load['analyze_s']:.1f} |",
         ]
     lines += [
@@ -714,12 +760,25 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"**Search** — {r['queries']:,} damaged readings ({r['per_kind']} per kind, seed {r['seed']}), "
         f"after {r['warmup']} warm-up readings; recall@5 = right weapon among the five returned; latency of "
-        "one call, in ms:",
+        "one call, in ms"
+        + (
+            f"; the pg_trgm baselines ran on the first {r['baseline_per_kind']} readings of each kind, "
+            "interleaved with the matcher's"
+            if r.get("baseline_per_kind", r["per_kind"]) < r["per_kind"] and "trgm LIKE" in s
+            else ""
+        )
+        + ":",
         "",
     ]
     methods = [x for x in METHODS if x in s]
-    head = "| kind | " + " | ".join(f"{x} recall@5 | p50 | p99" for x in methods) + " |"
-    lines += [head, "| --- |" + " ---: | ---: | ---: |" * len(methods)]
+    # The matcher's columns add the readings that five or more other weapons explain at least as well
+    # ("ambiguous": the serial alone cannot put the right one in the top 5) and the recall over the others.
+    head = "| kind | matcher recall@5 | ambiguous | recall@5 of the rest | p50 | p99 |"
+    head += "".join(f" {x} recall@5 | p50 | p99 |" for x in methods[1:])
+    lines += [
+        head,
+        "| --- | ---: | ---: | ---: | ---: | ---: |" + " ---: | ---: | ---: |" * (len(methods) - 1),
+    ]
     for kind in [*KINDS, "all"]:
         cells = []
         for x in methods:
@@ -730,6 +789,9 @@ def markdown(r: dict[str, Any]) -> str:
             rec = _pct(k["recall_at_5"])
             if kind == "all":
                 rec = f"**{rec}**"
+            if x == "matcher":
+                clear = "–" if k["recall_at_5_clear"] is None else _pct(k["recall_at_5_clear"])
+                rec += f" | {k['ambiguous']} | {clear}"
             cells.append(f"{rec} | {k['p50_ms']:.1f} | {k['p99_ms']:.1f}")
         name = "**all**" if kind == "all" else kind
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -745,13 +807,24 @@ def markdown(r: dict[str, Any]) -> str:
     mt = s["matcher"]["all"]
     lines += [
         "",
-        f"Matcher overall: recall@5 {_pct(mt['recall_at_5'])} ({mt['hits']:,} of {mt['n']:,}), "
+        f"Matcher overall: recall@5 {_pct(mt['recall_at_5'])} ({mt['hits']:,} of {mt['n']:,}); "
+        f"{mt['ambiguous']} readings ambiguous, recall@5 of the other {mt['n'] - mt['ambiguous']:,}: "
+        f"{_pct(mt['recall_at_5_clear'])}; "
         f"p50 {mt['p50_ms']:.1f} ms, p90 {mt['p90_ms']:.1f} ms, p99 {mt['p99_ms']:.1f} ms, max {mt['max_ms']:.0f} ms.",
     ]
     if r["misses"]:
-        lines += ["", "Matcher misses (the right weapon's rank among up to 1,000 candidates):", ""]
+        lines += [
+            "",
+            "Matcher misses (the right weapon's rank among up to 1,000 candidates, and how many others score at "
+            "least as high):",
+            "",
+        ]
         for x in r["misses"][:15]:
-            where = f"rank {x['rank_in_1000']} of {x['candidates']}" if x["rank_in_1000"] else "not found"
+            where = (
+                f"rank {x['rank_in_1000']} of {x['candidates']}, {x['rivals']} others as good"
+                if x["rank_in_1000"]
+                else "not found"
+            )
             lines.append(f"- `{x['observed']}` for `{x['serial_key']}` ({x['kind']}): {where}")
         if len(r["misses"]) > 15:
             lines.append(f"- … {len(r['misses']) - 15} more in the JSON")
@@ -788,13 +861,26 @@ def _matcher_modified() -> bool:
         return False
 
 
+def _matcher_source() -> dict[str, str]:
+    """Which matcher code ran: this checkout's, or a copy of another revision put first on PYTHONPATH
+    (`ITI_BENCH_MATCHER` names it), to compare revisions without touching the working tree."""
+    from tracing.matching import service
+
+    return {
+        "module": service.__file__ or "",
+        "label": os.environ.get("ITI_BENCH_MATCHER", f"this checkout ({code_version()['commit']})"),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=100_000, help="weapons to load")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--per-kind", type=int, default=100, help="damaged readings per kind (11 kinds)")
-    p.add_argument("--skeletons", choices=("copy", "trigger"), default="copy", help="PostgreSQL: how to fill")
+    p.add_argument(
+        "--skeletons", choices=("copy", "trigger"), default="copy", help="how to fill serial_skeletons"
+    )
     p.add_argument(
         "--dbname", default=PG_DBNAME, help="PostgreSQL database (iti_bench_*), dropped and made anew"
     )
@@ -802,6 +888,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--reuse", action="store_true", help="skip the load: use the database and targets kept")
     p.add_argument("--load-only", action="store_true", help="load (and keep), measure nothing")
     p.add_argument("--no-baselines", action="store_true", help="PostgreSQL: skip the pg_trgm baselines")
+    p.add_argument(
+        "--baseline-per-kind",
+        type=int,
+        default=0,
+        help="run the pg_trgm baselines on only the first N readings of each kind (default: all)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the database afterwards (for --reuse)")
     p.add_argument("--out", type=Path, help="Markdown file whose bench:fuzzy-<db> block to replace")
     p.add_argument("--json", type=Path, help="results file (default: bench/results/DATE-fuzzy-DB-SIZE.json)")
@@ -821,6 +913,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "code_at_start": code_version(),
         "matcher_modified": _matcher_modified(),
+        "matcher": _matcher_source(),
     }
     wanted = pick_indices(args.size, max(20 * args.per_kind * len(KINDS), 5_000), args.seed)
     if args.reuse:
@@ -831,7 +924,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.db == "postgresql":
             load = pg_load(args.dbname, args.size, args.seed, wanted, skeletons=args.skeletons, work=work)
         else:
-            load = sqlite_load(sqlite_path, args.size, args.seed, wanted, work=work)
+            load = sqlite_load(sqlite_path, args.size, args.seed, wanted, skeletons=args.skeletons, work=work)
         load["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         load["loadavg_after"] = os.getloadavg()
         state.write_text(json.dumps(load, indent=1) + "\n", encoding="utf-8")
@@ -841,7 +934,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     targets = [Target(**t) for t in load["targets"]]
     qs, warm = readings(targets, args.per_kind, args.seed)
-    results.update(queries=len(qs), warmup=len(warm))
+    results.update(
+        queries=len(qs),
+        warmup=len(warm),
+        baseline_per_kind=min(args.per_kind, args.baseline_per_kind or args.per_kind),
+    )
     if args.db == "postgresql":
         matcher = Matcher(pg_url(args.dbname, driver=True))
         trgm = None if args.no_baselines else Trigram(args.dbname)
@@ -856,7 +953,9 @@ def main(argv: list[str] | None = None) -> None:
         trgm = None
         results["server"] = f"SQLite {sqlite3.sqlite_version}"
     log(f"measuring {len(qs):,} readings")
-    outcomes, misses = measure(matcher, trgm, qs, warm)
+    outcomes, misses = measure(
+        matcher, trgm, qs, warm, baseline_per_kind=min(args.per_kind, args.baseline_per_kind or args.per_kind)
+    )
     results["summary"] = summarise(outcomes)
     results["misses"] = misses
     # The plans, for a reading of the hardest kind.
