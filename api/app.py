@@ -29,6 +29,7 @@ from api.stations.router import router as stations_router
 from api.traces.router import router as traces_router
 from api.ui import router as ui
 from api.users.router import router as auth_router
+from api.weapons.fast_reads import FastReads
 from api.weapons.router import router as weapons_router
 from registry.config import Settings, get_settings
 from registry.db import make_engine, make_sessionmaker
@@ -98,6 +99,7 @@ def create_app(
     app.include_router(traces_router)
     app.include_router(stations_router)
     ui.install(app)
+    app.add_middleware(FastReads)  # GET a weapon / exact serial on SQLite, ahead of routing (its docstring)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -18,6 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
 from api.db import AppContext, Context
@@ -109,6 +110,37 @@ def _look_up(ctx: AppContext, kind: str, secret: str) -> tuple[Principal, dateti
         return (principal, None) if principal is not None else None
 
 
+REFUSED = {
+    "bearer": "the bearer token is unknown or expired: request a new one",
+    "api_key": "the API key is unknown or revoked",
+}
+
+
+def _credential(token: str | None, api_key: str | None) -> tuple[str, str] | None:
+    """Which credential a request brings: the bearer token if any, else the API key."""
+    if token:
+        return "bearer", token
+    if api_key:
+        return "api_key", api_key
+    return None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header, parsed as `bearer_scheme` parses it."""
+    scheme, param = get_authorization_scheme_param(authorization)
+    return param if authorization and scheme.lower() == "bearer" else None
+
+
+def cached_principal(app: FastAPI, *, authorization: str | None, api_key: str | None) -> Principal | None:
+    """The caller named by these headers if their credential was checked in the last CACHE_SECONDS, without
+    I/O; None otherwise (then `current_principal` checks it, and answers 401 if it is not valid). For the
+    fast read path (api/weapons/fast_reads.py): the same credentials, the same cache, the same order."""
+    credential = _credential(bearer_token(authorization), api_key)
+    if credential is None:
+        return None
+    return principal_cache(app).get(_digest(*credential))
+
+
 async def current_principal(
     request: Request,
     ctx: Context,
@@ -117,12 +149,10 @@ async def current_principal(
 ) -> Principal:
     """Async, so a credential seen in the last few seconds costs no thread hop and no query; a new one is
     looked up in a worker thread."""
-    if token:
-        kind, secret, refused = "bearer", token, "the bearer token is unknown or expired: request a new one"
-    elif api_key:
-        kind, secret, refused = "api_key", api_key, "the API key is unknown or revoked"
-    else:
+    credential = _credential(token, api_key)
+    if credential is None:
         raise Unauthenticated()
+    kind, secret = credential
     cache = principal_cache(request.app)
     key = _digest(kind, secret)
     if (principal := cache.get(key)) is not None:
@@ -130,7 +160,7 @@ async def current_principal(
         return principal
     found = await run_in_threadpool(_look_up, ctx, kind, secret)
     if found is None:
-        raise Unauthenticated(refused)
+        raise Unauthenticated(REFUSED[kind])
     principal, expires_at = found
     cache.put(key, principal, expires_at)
     request.state.principal = principal
