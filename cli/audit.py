@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import STATE, Exit, actor, emit, err_console, fail, settings, table, transaction
+from cli.i18n import L_, _, ngettext
 from registry.audit import checker
 from registry.audit import repository as audit_repo
 from registry.audit import service as audit
@@ -35,8 +36,13 @@ def verify(
     if report.ok:
         emit(
             data,
-            human=f"[green]audit log verified[/]: {report.entries} entries, {report.tree_heads} signed tree "
-            f"heads, {report.records} records match",
+            human=_(
+                "[green]audit log verified[/]: %(entries)s entries, %(heads)s signed tree heads, "
+                "%(records)s records match",
+                entries=report.entries,
+                heads=report.tree_heads,
+                records=report.records,
+            ),
         )
         return
     first = report.first
@@ -44,9 +50,15 @@ def verify(
     if STATE.json:
         emit(data)
     else:
-        err_console.print(f"[bold red]AUDIT VERIFICATION FAILED[/] ({first.kind}): {first.message}")
+        err_console.print(
+            _(
+                "[bold red]AUDIT VERIFICATION FAILED[/] (%(kind)s): %(message)s",
+                kind=first.kind,
+                message=first.message,
+            )
+        )
         if first.seq is not None:
-            err_console.print(f"first bad entry: {first.seq}")
+            err_console.print(_("first bad entry: %(seq)s", seq=first.seq))
     raise typer.Exit(Exit.CHECK_FAILED)
 
 
@@ -56,7 +68,15 @@ def sign() -> None:
     with transaction() as session:
         head = audit.sign_head(session, load_or_create_signing_key(settings()), actor=actor())
         data = _head_dict(head)
-    emit(data, human=f"signed tree head #{head.id}: size {head.tree_size}, root {head.root_hash.hex()}")
+    emit(
+        data,
+        human=_(
+            "signed tree head #%(id)s: size %(size)s, root %(root)s",
+            id=head.id,
+            size=head.tree_size,
+            root=head.root_hash.hex(),
+        ),
+    )
 
 
 def _head_dict(h: Any) -> dict[str, Any]:
@@ -78,8 +98,8 @@ def heads() -> None:
     emit(
         rows,
         human=table(
-            "Signed tree heads",
-            ["id", "size", "root", "signed at", "key"],
+            _("Signed tree heads"),
+            [_("id"), _("size"), _("root"), _("signed at"), _("key")],
             [[r["id"], r["tree_size"], r["root"][:16] + "…", r["signed_at"], r["key_id"]] for r in rows],
         ),
     )
@@ -97,7 +117,7 @@ def prove(
             else audit.entries_for(session, record if ":" in record else f"weapon:{record}")
         )
         if not seqs:
-            fail(f"no audit entries for {record!r}", Exit.NOT_FOUND, {"field": "record"})
+            fail(L_("no audit entries for %(record)r", record=record), Exit.NOT_FOUND, {"field": "record"})
         proofs = []
         for seq in seqs:
             p = audit.prove_inclusion(session, seq=seq)
@@ -116,8 +136,8 @@ def prove(
     emit(
         proofs,
         human=table(
-            f"Inclusion proofs for {record}",
-            ["entry", "tree size", "head", "path length", "verified"],
+            _("Inclusion proofs for %(record)s", record=record),
+            [_("entry"), _("tree size"), _("head"), _("path length"), _("verified")],
             [[p["seq"], p["tree_size"], p["tree_head"], len(p["path"]), p["verified"]] for p in proofs],
         ),
     )
@@ -144,7 +164,17 @@ def consistency(
         "path": [h.hex() for h in p.path],
         "verified": ok,
     }
-    emit(data, human=f"consistency {p.old_size} → {p.new_size}: {len(p.path)} hashes, verified: {ok}")
+    emit(
+        data,
+        human=ngettext(
+            "consistency %(old)s → %(new)s: %(num)d hash, verified: %(ok)s",
+            "consistency %(old)s → %(new)s: %(num)d hashes, verified: %(ok)s",
+            len(p.path),
+            old=p.old_size,
+            new=p.new_size,
+            ok=_("yes") if ok else _("no"),
+        ),
+    )
     if not ok:
         raise typer.Exit(Exit.CHECK_FAILED)
 
@@ -156,4 +186,7 @@ def rotate_key() -> None:
         audit.sign_head(session, load_or_create_signing_key(settings()), actor=actor())
         key = rotate_signing_key(settings())
         head = audit.sign_head(session, key, actor=actor())
-    emit(_head_dict(head), human=f"new signing key {head.key_id}; signed tree head #{head.id}")
+    emit(
+        _head_dict(head),
+        human=_("new signing key %(key)s; signed tree head #%(id)s", key=head.key_id, id=head.id),
+    )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import Exit, emit, fail, handle, settings
+from cli.i18n import L_, _
 from registry.backup import crypto
 from registry.backup import service as backups
 from registry.backup.errors import BackupKeyError, RestoreVerificationFailed, TamperedArchive
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
 def _key(path: Path | None) -> crypto.BackupKey:
     if path is None:
         fail(
-            "a backup key is required: --key-file PATH or ITI_BACKUP_KEY_FILE",
+            L_("a backup key is required: --key-file PATH or ITI_BACKUP_KEY_FILE"),
             Exit.USAGE,
             {"field": "key_file"},
         )
@@ -78,9 +79,17 @@ def backup_command(
             "seconds": round(result.seconds, 3),
             "manifest": doc,
         },
-        human=f"[green]backed up[/] {sum(doc['tables'].values())} rows in {len(doc['tables'])} tables, audit log of "
-        f"{doc['audit']['tree_size']} entries (root {doc['audit']['root'][:16]}…) to {result.path} "
-        f"({result.size:,} bytes, {result.seconds:.1f} s)",
+        human=_(
+            "[green]backed up[/] %(rows)s rows in %(tables)s tables, audit log of %(entries)s entries "
+            "(root %(root)s…) to %(path)s (%(bytes)s bytes, %(seconds)s s)",
+            rows=sum(doc["tables"].values()),
+            tables=len(doc["tables"]),
+            entries=doc["audit"]["tree_size"],
+            root=doc["audit"]["root"][:16],
+            path=result.path,
+            bytes=f"{result.size:,}",
+            seconds=f"{result.seconds:.1f}",
+        ),
     )
 
 
@@ -130,20 +139,37 @@ def restore_command(
         "keys_written": result.keys_written,
         "seconds": round(result.seconds, 3),
     }
-    upgraded = f"; schema upgraded from {result.upgraded_from}" if result.upgraded_from else ""
+    upgraded = (
+        _("; schema upgraded from %(revision)s", revision=result.upgraded_from)
+        if result.upgraded_from
+        else ""
+    )
     emit(
         data,
-        human=f"[green]restored[/] the backup of {result.manifest['created_at']}{upgraded}\n"
-        f"[green]audit log verified[/]: {result.entries} entries, {result.tree_heads} signed tree heads, "
-        f"{result.records} records match",
+        human=_("[green]restored[/] the backup of %(created)s", created=result.manifest["created_at"])
+        + upgraded
+        + "\n"
+        + _(
+            "[green]audit log verified[/]: %(entries)s entries, %(heads)s signed tree heads, "
+            "%(records)s records match",
+            entries=result.entries,
+            heads=result.tree_heads,
+            records=result.records,
+        ),
     )
 
 
 def _describe(doc: dict[str, Any]) -> str:
-    return (
-        f"{doc['backend']} backup of {doc['created_at']}, schema {doc['schema_revision']}, "
-        f"{sum(doc['tables'].values())} rows, audit log {doc['audit']['tree_size']} entries "
-        f"(root {doc['audit']['root']}), keys included: {', '.join(doc.get('keys_included') or []) or 'none'}"
+    return _(
+        "%(backend)s backup of %(created)s, schema %(revision)s, %(rows)s rows, audit log %(entries)s entries "
+        "(root %(root)s), keys included: %(keys)s",
+        backend=doc["backend"],
+        created=doc["created_at"],
+        revision=doc["schema_revision"],
+        rows=sum(doc["tables"].values()),
+        entries=doc["audit"]["tree_size"],
+        root=doc["audit"]["root"],
+        keys=", ".join(doc.get("keys_included") or []) or _("none"),
     )
 
 
@@ -157,5 +183,9 @@ def keygen_command(
         handle(exc)
     emit(
         {"key_file": str(path), "key_id": key.key_id.hex()},
-        human=f"backup key {key.key_id.hex()} written to {path} — keep a copy offline, away from the backups",
+        human=_(
+            "backup key %(key)s written to %(path)s — keep a copy offline, away from the backups",
+            key=key.key_id.hex(),
+            path=path,
+        ),
     )

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from cli.i18n import L_, Deferred, _, english
 from registry import migrate
 from registry.config import Settings, get_settings
 from registry.db import make_engine, make_sessionmaker
@@ -93,18 +94,25 @@ def _require_migrated(eng: Engine) -> None:
         ready = migrate.is_at_head(eng)
     except OperationalError as exc:
         fail(
-            f"cannot open the database {eng.url.render_as_string(hide_password=True)}: {exc.orig}",
+            L_(
+                "cannot open the database %(url)s: %(reason)s",
+                url=eng.url.render_as_string(hide_password=True),
+                reason=exc.orig,
+            ),
             Exit.NOT_READY,
         )
     if not ready:
-        fail("the database is not at the current schema: run `iti db upgrade` first", Exit.NOT_READY)
+        fail(L_("the database is not at the current schema: run `iti db upgrade` first"), Exit.NOT_READY)
 
 
-def fail(message: str, code: int, details: dict[str, Any] | None = None) -> NoReturn:
+def fail(message: str | Deferred, code: int, details: dict[str, Any] | None = None) -> NoReturn:
+    """`message` is English text (a registry error) or `L_(...)`: translated on the terminal, English in JSON."""
     if STATE.json:
-        sys.stdout.buffer.write(orjson.dumps({"error": {"message": message, **(details or {})}}) + b"\n")
+        sys.stdout.buffer.write(
+            orjson.dumps({"error": {"message": english(message), **(details or {})}}) + b"\n"
+        )
     else:
-        err_console.print(f"[bold red]error:[/] {message}")
+        err_console.print(_("[bold red]error:[/] %(message)s", message=str(message)))
         for k, v in (details or {}).items():
             if k not in ("message", "code") and v is not None and k != "rejects":
                 err_console.print(f"  {k}: {v}")
@@ -155,12 +163,17 @@ def parse_uuid(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        fail(f"{field} must be an id like 3f2b…-…; got {value!r}", Exit.INVALID, {"field": field})
+        fail(
+            L_("%(field)s must be an id like 3f2b…-…; got %(value)r", field=field, value=value),
+            Exit.INVALID,
+            {"field": field},
+        )
 
 
 def print_warnings(warnings: list[Any]) -> None:
     if not STATE.json:
         for w in warnings:
             err_console.print(
-                f"[yellow]warning:[/] {w.message}" + (f" [dim]({w.field})[/]" if w.field else "")
+                _("[yellow]warning:[/] %(message)s", message=w.message)
+                + (f" [dim]({w.field})[/]" if w.field else "")
             )

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from cli.common import STATE, Exit, actor, emit, err_console, profile, settings, transaction
+from cli.i18n import _, ngettext
 from registry.audit import service as audit
 from registry.audit.keys import load_or_create_signing_key
 from registry.errors import ImportRejected
@@ -42,7 +43,7 @@ def import_command(
         console=err_console,
         disable=STATE.json or not sys.stderr.isatty(),
     ) as bar:
-        task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
+        task = bar.add_task(_("importing %(file)s", file=file.name), total=file.stat().st_size)
         try:
             with transaction() as session:
                 result = import_file(
@@ -75,10 +76,15 @@ def import_command(
     }
     emit(
         data,
-        human=f"[green]imported[/] {result.imported} of {result.rows} records (job {result.job_id}); "
-        f"{len(result.rejects)} rejected"
+        human=_(
+            "[green]imported[/] %(imported)s of %(rows)s records (job %(job)s); %(rejected)s rejected",
+            imported=result.imported,
+            rows=result.rows,
+            job=result.job_id,
+            rejected=len(result.rejects),
+        )
         + (f" → {rejects_path}" if result.rejects else "")
-        + f"; {result.warnings} warnings",
+        + _("; %(warnings)s warnings", warnings=result.warnings),
     )
 
 
@@ -86,12 +92,20 @@ def _report_rejects(rejects: list[dict], path: Path, *, committed: bool, message
     if STATE.json:
         emit({"error": {"message": message, "rejects": rejects, "rejects_file": str(path)}})
         return
-    err_console.print(f"[bold red]import refused:[/] {message}")
+    err_console.print(_("[bold red]import refused:[/] %(message)s", message=message))
     for r in rejects[:50]:
-        err_console.print(f"  line {r['line']}: {r['field'] or 'row'}: {r['reason']}")
+        err_console.print(
+            "  "
+            + _(
+                "line %(line)s: %(field)s: %(reason)s",
+                line=r["line"],
+                field=r["field"] or _("row"),
+                reason=r["reason"],
+            )
+        )
     if len(rejects) > 50:
-        err_console.print(f"  … and {len(rejects) - 50} more")
-    err_console.print(f"every rejected row is listed in {path}")
+        err_console.print("  " + _("… and %(more)s more", more=len(rejects) - 50))
+    err_console.print(_("every rejected row is listed in %(path)s", path=path))
 
 
 def export_command(
@@ -103,7 +117,7 @@ def export_command(
 ) -> None:
     """Export the registry, streaming."""
     if fmt not in ("csv", "jsonl"):
-        err_console.print("[bold red]error:[/] --format must be csv or jsonl")
+        err_console.print(_("[bold red]error:[/] %(message)s", message=_("--format must be csv or jsonl")))
         raise typer.Exit(Exit.INVALID)
     with transaction() as session:
         if out is None:
@@ -112,4 +126,6 @@ def export_command(
             with out.open("wb") as fh:
                 n = exporter.export(session, fh, fmt=fmt, status=status)
     if out is not None:
-        err_console.print(f"exported {n} weapons to {out}")
+        err_console.print(
+            ngettext("exported %(num)d weapon to %(out)s", "exported %(num)d weapons to %(out)s", n, out=out)
+        )

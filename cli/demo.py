@@ -10,6 +10,7 @@ import typer
 from sqlalchemy import func, select
 
 from cli.common import STATE, console, emit, err_console, profile, settings, table, transaction
+from cli.i18n import _, label
 from registry.audit import checker
 from registry.audit import service as audit
 from registry.audit.keys import load_or_create_signing_key
@@ -31,12 +32,23 @@ def demo_command(
     with transaction() as session:
         if weapon_repo.count_weapons(session):
             if if_empty:
-                emit({"loaded": 0}, human="the registry already holds weapons: demo data not loaded")
+                emit({"loaded": 0}, human=_("the registry already holds weapons: demo data not loaded"))
                 return
-            err_console.print("[yellow]warning:[/] the registry is not empty; demo data are added to it")
+            err_console.print(
+                _(
+                    "[yellow]warning:[/] %(message)s",
+                    message=_("the registry is not empty; demo data are added to it"),
+                )
+            )
         home = settings().node_country or DEMO_COUNTRY
         start = time.monotonic()
-        err_console.print(f"loading a demo country ({home}) with {weapons} weapons …")
+        err_console.print(
+            _(
+                "loading a demo country (%(country)s) with %(weapons)s weapons …",
+                country=home,
+                weapons=weapons,
+            )
+        )
         world = generate(
             session,
             profile=profile(),
@@ -44,7 +56,7 @@ def demo_command(
             keys=load_or_create_data_keys(settings()),
             weapons_count=weapons,
             seed=seed,
-            progress=(lambda i: err_console.print(f"  {i} weapons", end="\r"))
+            progress=(lambda i: err_console.print("  " + _("%(count)s weapons", count=i), end="\r"))
             if sys.stderr.isatty()
             else None,
         )
@@ -56,8 +68,14 @@ def demo_command(
             "tree_head": head.id,
             "seconds": round(time.monotonic() - start, 1),
         },
-        human=f"[green]demo loaded[/]: {world.weapons} weapons, {world.events} events in "
-        f"{time.monotonic() - start:.0f} s; audit tree head #{head.id} signed",
+        human=_(
+            "[green]demo loaded[/]: %(weapons)s weapons, %(events)s events in %(seconds)s s; "
+            "audit tree head #%(head)s signed",
+            weapons=world.weapons,
+            events=world.events,
+            seconds=f"{time.monotonic() - start:.0f}",
+            head=head.id,
+        ),
     )
 
 
@@ -80,58 +98,90 @@ def tour_command() -> None:
     if STATE.json:
         emit({"weapons": total, "by_status": counts, "audit_ok": report.ok})
         return
-    console.rule("[bold]iti-registry: a tour of the demo registry")
+    console.rule(_("[bold]iti-registry: a tour of the demo registry"))
     console.print(
-        f"The national record holds [bold]{total}[/] weapons ({illicit} recorded as illicit). "
-        f"Database: {settings().database_url}"
+        _(
+            "The national record holds [bold]%(total)s[/] weapons (%(illicit)s recorded as illicit). "
+            "Database: %(database)s",
+            total=total,
+            illicit=illicit,
+            database=settings().database_url,
+        )
     )
     console.print(
         table(
-            "Weapons by status (derived from each weapon's history)",
-            ["status", "weapons"],
-            sorted(counts.items()),
+            _("Weapons by status (derived from each weapon's history)"),
+            [_("status"), _("weapons")],
+            [[label(k), v] for k, v in sorted(counts.items())],
         )
     )
     if sample:
         w, s = sample
         console.print(
-            f"\nOne weapon's life: [bold]{w.make} {w.model}[/] serial [bold]{w.serial}[/] — now {s.status}"
+            "\n"
+            + _(
+                "One weapon's life: [bold]%(make)s %(model)s[/] serial [bold]%(serial)s[/] — now %(status)s",
+                make=w.make,
+                model=w.model,
+                serial=w.serial,
+                status=label(s.status),
+            )
         )
         console.print(
             table(
                 "",
-                ["#", "when", "event", "recorded by"],
-                [[e.seq, e.occurred_at.date(), e.type, e.recorded_by] for e in events],
+                ["#", _("when"), _("event"), _("recorded by")],
+                [[e.seq, e.occurred_at.date(), label(e.type), e.recorded_by] for e in events],
             )
         )
-        console.print(f"  try: [cyan]iti weapon find {w.serial}[/]  ·  [cyan]iti weapon history {w.id}[/]")
+        console.print(
+            "  " + _("try:") + f" [cyan]iti weapon find {w.serial}[/]  ·  [cyan]iti weapon history {w.id}[/]"
+        )
     if pending:
-        console.print(f"\nRecovered weapons waiting for a unique mark (ITI 9): {len(pending)} shown")
+        console.print(
+            "\n"
+            + _("Recovered weapons waiting for a unique mark (ITI 9): %(count)s shown", count=len(pending))
+        )
         console.print(
             table(
                 "",
-                ["weapon", "category", "make", "status"],
-                [[w.id, w.category, w.make, s.status] for w, s in pending],
+                [_("weapon"), _("category"), _("make"), _("status")],
+                [[w.id, w.category, w.make, label(s.status)] for w, s in pending],
             )
         )
-        console.print("  try: [cyan]iti weapon list --pending-marking[/]")
+        console.print("  " + _("try:") + " [cyan]iti weapon list --pending-marking[/]")
     verdict = (
-        "[green]intact[/]"
+        _("[green]intact[/]")
         if report.ok
-        else f"[red]ALTERED[/]: {report.first.message if report.first else ''}"
+        else _("[red]ALTERED[/]: %(message)s", message=report.first.message if report.first else "")
     )
     console.print(
-        f"\nTamper-evident audit log: {report.entries} entries, {report.tree_heads} signed tree heads — "
-        f"{verdict}"
+        "\n"
+        + _(
+            "Tamper-evident audit log: %(entries)s entries, %(heads)s signed tree heads — %(verdict)s",
+            entries=report.entries,
+            heads=report.tree_heads,
+            verdict=verdict,
+        )
     )
     console.print(
-        "  try: [cyan]iti audit verify[/]  ·  [cyan]iti audit prove weapon:<id>[/]  ·  "
-        "[cyan]iti audit heads[/]"
+        "  "
+        + _("try:")
+        + " [cyan]iti audit verify[/]  ·  [cyan]iti audit prove weapon:<id>[/]  ·  [cyan]iti audit heads[/]"
     )
     console.print(
-        "\nMore: [cyan]iti --help[/], [cyan]iti weapon add --help[/], [cyan]iti import FILE[/], "
-        "[cyan]iti export --format csv --out weapons.csv[/]. Docs: docs/ (user guides: docs/guide/)\n"
-        "Web UI: [cyan]iti serve[/], then http://127.0.0.1:8000/ui/ (API docs at /docs)"
+        "\n"
+        + _(
+            "More: %(commands)s. Docs: docs/ (user guides: docs/guide/)",
+            commands="[cyan]iti --help[/], [cyan]iti weapon add --help[/], [cyan]iti import FILE[/], "
+            "[cyan]iti export --format csv --out weapons.csv[/]",
+        )
+        + "\n"
+        + _(
+            "Web UI: %(command)s, then %(url)s (API docs at /docs)",
+            command="[cyan]iti serve[/]",
+            url="http://127.0.0.1:8000/ui/",
+        )
     )
 
 
@@ -155,8 +205,10 @@ def demo_users_command() -> None:
         if users.list_users(session):
             emit(
                 {"created": []},
-                human="accounts already exist: no demo logins created "
-                f"(the first ones were written to {settings().var_dir / 'demo-logins.txt'})",
+                human=_(
+                    "accounts already exist: no demo logins created (the first ones were written to %(path)s)",
+                    path=settings().var_dir / "demo-logins.txt",
+                ),
             )
             return
         created = []
@@ -174,8 +226,8 @@ def demo_users_command() -> None:
     rows = [[u["username"], u["role"], u["password"]] for u in created]
     console.print(
         table(
-            f"Demo logins (shown once; also in {path}, readable by you only)",
-            ["user", "role", "password"],
+            _("Demo logins (shown once; also in %(path)s, readable by you only)", path=path),
+            [_("user"), _("role"), _("password")],
             rows,
         )
     )

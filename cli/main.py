@@ -28,6 +28,7 @@ from cli import (
     weapons,
 )
 from cli.common import STATE, actor, emit, engine, handle, settings, transaction
+from cli.i18n import _
 from registry import migrate
 from registry.errors import RegistryError
 from registry.reference.service import seed_reference_data
@@ -86,7 +87,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
         added = seed_reference_data(session, actor=actor())
     emit(
         {"revision": migrate.current_revision(engine()), "reference_added": added},
-        human=f"database at {migrate.current_revision(engine())}; reference rows added: {sum(added.values())}",
+        human=_(
+            "database at %(revision)s; reference rows added: %(added)s",
+            revision=migrate.current_revision(engine()),
+            added=sum(added.values()),
+        ),
     )
 
 
@@ -96,7 +101,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     migrate.downgrade(settings().database_url, revision)
     emit(
         {"revision": migrate.current_revision(engine())},
-        human=f"database at {migrate.current_revision(engine())}",
+        human=_("database at %(revision)s", revision=migrate.current_revision(engine())),
     )
 
 
@@ -107,8 +112,8 @@ def db_status() -> None:
     url = engine().url.render_as_string(hide_password=True)
     emit(
         {"url": url, "revision": current, "head": head, "up_to_date": current == head},
-        human=f"{url}: revision {current}, head {head}"
-        + ("" if current == head else " — run `iti db upgrade`"),
+        human=_("%(url)s: revision %(current)s, head %(head)s", url=url, current=current, head=head)
+        + ("" if current == head else _(" — run `iti db upgrade`")),
     )
 
 

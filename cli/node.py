@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from cli.common import Exit, actor, emit, engine, fail, parse_uuid, settings, table, transaction
+from cli.i18n import L_, _, label, ngettext
 from registry.db import make_sessionmaker
 from tracing.federation import envelope, inbox, outbox, service
 from tracing.federation.transport import deliver_now
@@ -55,7 +56,7 @@ def node_init(
     """Create this node's identity and its Ed25519 signing key (stored encrypted, see docs/federation.md)."""
     if not contact.strip():
         fail(
-            "--contact is required: other states' PoCs must be able to reach yours",
+            L_("--contact is required: other states' points of contact must be able to reach yours"),
             Exit.INVALID,
             {"field": "contact"},
         )
@@ -65,7 +66,13 @@ def node_init(
         )
         data = node_dict(node)
     emit(
-        data, human=f"[green]node initialised[/] {data['country']} at {data['url']}, key id {data['key_id']}"
+        data,
+        human=_(
+            "[green]node initialised[/] %(country)s at %(url)s, key id %(key)s",
+            country=data["country"],
+            url=data["url"],
+            key=data["key_id"],
+        ),
     )
 
 
@@ -74,7 +81,7 @@ def node_show() -> None:
     """Show this node's identity and key fingerprint (the key id to read out to other PoCs)."""
     with transaction() as session:
         data = node_dict(service.get_node(session))
-    emit(data, human=table("node", ["field", "value"], [[k, v] for k, v in data.items()]))
+    emit(data, human=table(_("node"), [_("field"), _("value")], [[k, v] for k, v in data.items()]))
 
 
 @node_app.command("set")
@@ -88,7 +95,7 @@ def node_set(
         data = node_dict(
             service.update_node(session, actor=actor(), poc_name=poc_name, contact=contact, url=url)
         )
-    emit(data, human="[green]node updated[/]: export the entry again and send it to your peers")
+    emit(data, human=_("[green]node updated[/]: export the entry again and send it to your peers"))
 
 
 @node_app.command("export-entry")
@@ -107,7 +114,11 @@ def node_export_entry(
     output.write_bytes(data)
     emit(
         {"path": str(output), "key_id": doc["key_id"]},
-        human=f"wrote {output}; tell the receiving PoC the fingerprint [bold]{doc['key_id']}[/] by phone or letter",
+        human=_(
+            "wrote %(path)s; tell the receiving point of contact the fingerprint [bold]%(key)s[/] by phone or letter",
+            path=output,
+            key=doc["key_id"],
+        ),
     )
 
 
@@ -122,8 +133,13 @@ def node_rotate_key(
     new_kid = doc["entries"][0]["key_id"]
     emit(
         {"path": str(output), "old_key_id": doc["key_id"], "key_id": new_kid},
-        human=f"new key {new_kid}; send {output} to every peer (`iti peer import`), then ask them to remove "
-        f"the old key {doc['key_id']}",
+        human=_(
+            "new key %(key)s; send %(path)s to every peer (`iti peer import`), then ask them to remove "
+            "the old key %(old)s",
+            key=new_kid,
+            path=output,
+            old=doc["key_id"],
+        ),
     )
 
 
@@ -158,7 +174,15 @@ def peer_add(
     )
     with transaction() as session:
         data = peer_dict(service.add_peer(session, actor=actor(), data=data_in))
-    emit(data, human=f"[green]added[/] {data['country']} PoC at {data['url']} (key {data['key_id']})")
+    emit(
+        data,
+        human=_(
+            "[green]added[/] point of contact of %(country)s at %(url)s (key %(key)s)",
+            country=data["country"],
+            url=data["url"],
+            key=data["key_id"],
+        ),
+    )
 
 
 @peer_app.command("list")
@@ -169,8 +193,16 @@ def peer_list(all_: Annotated[bool, typer.Option("--all", help="Include removed 
     emit(
         rows,
         human=table(
-            "peers",
-            ["country", "poc", "url", "key id", "priority", "removed", "id"],
+            _("peers"),
+            [
+                _("country"),
+                _("point of contact"),
+                _("url"),
+                _("key id"),
+                _("priority"),
+                _("removed"),
+                _("id"),
+            ],
             [
                 [r["country"], r["poc_name"], r["url"], r["key_id"], r["priority"], r["removed_at"], r["id"]]
                 for r in rows
@@ -184,7 +216,14 @@ def peer_remove(ref: Annotated[str, typer.Argument(help="Peer id or key id")]) -
     """Remove a PoC: messages from its key are refused from now on (the key stays on record)."""
     with transaction() as session:
         data = peer_dict(service.remove_peer(session, actor=actor(), ref=ref))
-    emit(data, human=f"[yellow]removed[/] {data['country']} PoC {data['key_id']}")
+    emit(
+        data,
+        human=_(
+            "[yellow]removed[/] point of contact of %(country)s, key %(key)s",
+            country=data["country"],
+            key=data["key_id"],
+        ),
+    )
 
 
 @peer_app.command("import")
@@ -203,7 +242,7 @@ def peer_import(
     try:
         document = orjson.loads(file.read_bytes())
     except orjson.JSONDecodeError as exc:
-        fail(f"{file} is not JSON: {exc}", Exit.INVALID, {"field": "file"})
+        fail(L_("%(file)s is not JSON: %(error)s", file=file, error=exc), Exit.INVALID, {"field": "file"})
     with transaction() as session:
         result = service.import_directory(
             session, actor=actor(), document=document, fingerprint=fingerprint, source=f"import {file.name}"
@@ -217,8 +256,14 @@ def peer_import(
         }
     emit(
         data,
-        human=f"[green]imported[/] {len(data['added'])} PoC(s) from {result.issuer} ({result.issuer_key_id}); "
-        f"{len(result.unchanged)} already known",
+        human=ngettext(
+            "[green]imported[/] %(num)d point of contact from %(issuer)s (%(key)s); %(known)s already known",
+            "[green]imported[/] %(num)d points of contact from %(issuer)s (%(key)s); %(known)s already known",
+            len(data["added"]),
+            issuer=result.issuer,
+            key=result.issuer_key_id,
+            known=len(result.unchanged),
+        ),
     )
 
 
@@ -236,9 +281,16 @@ def peer_ping(
     with transaction() as session:
         data = outbox_dict(outbox.get_outbox(session, message_id))
     if data["status"] != "delivered":
-        emit(data, human=f"[red]not delivered[/] ({data['status']}): {data['last_error']}")
+        emit(
+            data,
+            human=_(
+                "[red]not delivered[/] (%(status)s): %(error)s",
+                status=data["status"],
+                error=data["last_error"],
+            ),
+        )
         raise typer.Exit(Exit.CHECK_FAILED)
-    emit(data, human=f"[green]delivered[/] to {data['to_country']}: receipt verified")
+    emit(data, human=_("[green]delivered[/] to %(country)s: receipt verified", country=data["to_country"]))
 
 
 def outbox_dict(row: Any) -> dict[str, Any]:
@@ -269,8 +321,17 @@ def outbox_list(
     emit(
         rows,
         human=table(
-            "outbox",
-            ["id", "kind", "to", "status", "attempts", "next attempt", "delivered", "last error"],
+            _("outbox"),
+            [
+                _("id"),
+                _("kind"),
+                _("to"),
+                _("status"),
+                _("attempts"),
+                _("next attempt"),
+                _("delivered"),
+                _("last error"),
+            ],
             [
                 [
                     r["id"],
@@ -300,7 +361,7 @@ def outbox_deliver(
     message_ids = [parse_uuid(i, "id") for i in ids] if ids else None
     report = deliver_now(make_sessionmaker(engine()), settings(), message_ids=message_ids)
     data = report.as_dict()
-    emit(data, human=", ".join(f"{k}: {len(v)}" for k, v in data.items()))
+    emit(data, human=", ".join(f"{label(k)}: {len(v)}" for k, v in data.items()))
     if report.failed:
         raise typer.Exit(Exit.CHECK_FAILED)
 
@@ -310,7 +371,7 @@ def outbox_retry(message_id: Annotated[str, typer.Argument()]) -> None:
     """Queue a failed message again."""
     with transaction() as session:
         data = outbox_dict(outbox.retry(session, actor=actor(), message_id=parse_uuid(message_id, "id")))
-    emit(data, human=f"[green]queued again[/] {data['id']}")
+    emit(data, human=_("[green]queued again[/] %(id)s", id=data["id"]))
 
 
 @inbox_app.command("list")
@@ -334,8 +395,8 @@ def inbox_list(
     emit(
         rows,
         human=table(
-            "inbox",
-            ["id", "kind", "from", "sent", "received"],
+            _("inbox"),
+            [_("id"), _("kind"), _("from"), _("sent"), _("received")],
             [[r["id"], r["kind"], r["from_country"], r["sent_at"], r["received_at"]] for r in rows],
         ),
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import actor, emit, engine, parse_uuid, settings, table, transaction
+from cli.i18n import _, ngettext
 from registry.db import make_sessionmaker
 from registry.organisations import service as orgs
 from registry.persons import repository as persons_repo
@@ -63,7 +64,7 @@ def org_add(
             manufacturer_code=manufacturer_code,
         )
         data = org_dict(o)
-    emit(data, human=f"[green]registered[/] {o.kind} {o.name} ({o.id})")
+    emit(data, human=_("[green]registered[/] %(kind)s %(name)s (%(id)s)", kind=o.kind, name=o.name, id=o.id))
 
 
 @org_app.command("list")
@@ -84,8 +85,8 @@ def org_list(
     emit(
         rows,
         human=table(
-            f"{len(rows)} organisation(s)",
-            ["id", "name", "kind", "country", "reg. no", "closed"],
+            ngettext("%(num)d organisation", "%(num)d organisations", len(rows)),
+            [_("id"), _("name"), _("kind"), _("country"), _("reg. no"), _("closed")],
             [
                 [r["id"], r["name"], r["kind"], r["country"], r["registration_number"], r["closed_at"]]
                 for r in rows
@@ -118,7 +119,7 @@ def licence_add(
             expires_on=_date(expires_on, "expires_on") if expires_on else None,
         )
         data = {"id": lic.id, "number": lic.number, "kind": lic.kind, "expires_on": lic.expires_on}
-    emit(data, human=f"[green]added[/] {lic.kind} licence {lic.number}")
+    emit(data, human=_("[green]added[/] %(kind)s licence %(number)s", kind=lic.kind, number=lic.number))
 
 
 @org_app.command("close")
@@ -137,8 +138,12 @@ def org_close(
         data = org_dict(o)
     emit(
         data,
-        human=f"closed {o.name}; records in the custody of {o.records_custodian_id}. Import its files with "
-        f"`iti import --custody-of {o.id} FILE`.",
+        human=_(
+            "closed %(name)s; records in the custody of %(custodian)s. Import its files with %(command)s.",
+            name=o.name,
+            custodian=o.records_custodian_id,
+            command=f"`iti import --custody-of {o.id} FILE`",
+        ),
     )
 
 
@@ -147,7 +152,7 @@ def _date(value: str, field: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(
-            f"{field} must be YYYY-MM-DD", param_hint=f"--{field.replace('_', '-')}"
+            _("%(field)s must be YYYY-MM-DD", field=field), param_hint=f"--{field.replace('_', '-')}"
         ) from None
 
 
@@ -174,7 +179,7 @@ def person_add(
             nationality=nationality,
         )
         pid = p.id
-    emit({"id": pid}, human=f"[green]registered[/] person {pid}")
+    emit({"id": pid}, human=_("[green]registered[/] person %(id)s", id=pid))
 
 
 @person_app.command("find")
@@ -196,7 +201,10 @@ def person_find(
                 purpose=purpose,
             )
         ]
-    emit(ids, human=table(f"{len(ids)} person(s)", ["id"], [[i] for i in ids]))
+    emit(
+        ids,
+        human=table(ngettext("%(num)d person", "%(num)d persons", len(ids)), [_("id")], [[i] for i in ids]),
+    )
 
 
 @person_app.command("show")
@@ -214,7 +222,7 @@ def person_show(
             purpose=purpose,
         )
         data = asdict(view)
-    emit(data, human=table("Person", ["field", "value"], [[k, v] for k, v in data.items()]))
+    emit(data, human=table(_("Person"), [_("field"), _("value")], [[k, v] for k, v in data.items()]))
 
 
 @person_app.command("rotate-key")
@@ -230,7 +238,7 @@ def person_rotate_key(
     Safe while the server runs: new writes use the new key at once, reads open either key.
     """
     keys = rotate_data_keys(settings())
-    emit({"key_id": keys.current.key_id}, human=f"new personal-data key {keys.current.key_id}")
+    emit({"key_id": keys.current.key_id}, human=_("new personal-data key %(key)s", key=keys.current.key_id))
     if reseal:
         person_reseal(batch=batch, pause=pause)
 
@@ -254,7 +262,12 @@ def person_reseal(
     )
     emit(
         {**asdict(done)},
-        human=f"[green]re-sealed[/] {done.resealed} person(s) with key {done.key_id} in {done.batches} batch(es)",
+        human=_(
+            "[green]re-sealed[/] %(persons)s person(s) with key %(key)s in %(batches)s batch(es)",
+            persons=done.resealed,
+            key=done.key_id,
+            batches=done.batches,
+        ),
     )
 
 
@@ -277,9 +290,9 @@ def person_keys() -> None:
     emit(
         {"keys": rows, "rows_with_missing_key": {k: counts[k] for k in missing}},
         human=table(
-            "Personal-data keys",
-            ["key id", "current", "created", "rows sealed"],
-            [[r["key_id"], "yes" if r["current"] else "", r["created_at"], r["rows"]] for r in rows]
-            + [[k, "MISSING FROM KEY FILE", "", counts[k]] for k in missing],
+            _("Personal-data keys"),
+            [_("key id"), _("current"), _("created"), _("rows sealed")],
+            [[r["key_id"], _("yes") if r["current"] else "", r["created_at"], r["rows"]] for r in rows]
+            + [[k, _("MISSING FROM KEY FILE"), "", counts[k]] for k in missing],
         ),
     )

@@ -8,6 +8,7 @@ import typer
 from sqlalchemy import select
 
 from cli.common import Exit, actor, emit, parse_uuid, profile, settings, table, transaction
+from cli.i18n import _, label, ngettext
 from registry.audit.keys import load_or_create_signing_key
 from registry.history import lifecycle
 from registry.retention import service as retention
@@ -38,9 +39,9 @@ def purge(
             emit(
                 data,
                 human=table(
-                    f"{len(data)} record(s) past retention",
-                    ["weapon", "status", "expired", "rule"],
-                    [[d["weapon_id"], d["status"], d["expired_at"], d["rule"]] for d in data],
+                    ngettext("%(num)d record past retention", "%(num)d records past retention", len(data)),
+                    [_("weapon"), _("status"), _("expired"), _("rule")],
+                    [[d["weapon_id"], label(d["status"]), d["expired_at"], d["rule"]] for d in data],
                 ),
             )
             return
@@ -52,7 +53,14 @@ def purge(
             signing_key=load_or_create_signing_key(settings()),
             weapon_ids=ids,
         )
-    emit({"purged": purged}, human=f"purged the records of {len(purged)} weapon(s); tombstones signed")
+    emit(
+        {"purged": purged},
+        human=ngettext(
+            "purged the records of %(num)d weapon; tombstones signed",
+            "purged the records of %(num)d weapons; tombstones signed",
+            len(purged),
+        ),
+    )
 
 
 @app.command("check")
@@ -70,7 +78,9 @@ def check() -> None:
                 bad.append({"weapon_id": state.weapon_id, "stored": state.status, "derived": derived.status})
     emit(
         {"checked": checked, "mismatches": bad},
-        human=f"checked {checked} weapons: {len(bad)} disagree with their history",
+        human=_(
+            "checked %(checked)s weapons: %(bad)s disagree with their history", checked=checked, bad=len(bad)
+        ),
     )
     if bad:
         raise typer.Exit(Exit.CHECK_FAILED)
@@ -81,4 +91,11 @@ def stats() -> None:
     """Weapons by status."""
     with transaction() as session:
         counts = weapon_repo.count_by_status(session)
-    emit(counts, human=table("Weapons by status", ["status", "weapons"], sorted(counts.items())))
+    emit(
+        counts,
+        human=table(
+            _("Weapons by status"),
+            [_("status"), _("weapons")],
+            [[label(k), v] for k, v in sorted(counts.items())],
+        ),
+    )

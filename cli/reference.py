@@ -8,6 +8,7 @@ import typer
 from sqlalchemy import select
 
 from cli.common import actor, emit, table, transaction
+from cli.i18n import _
 from registry.reference import service as ref
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
 
@@ -30,7 +31,7 @@ def list_(
 ) -> None:
     """List a reference table."""
     if what not in _TABLES:
-        raise typer.BadParameter(f"choose one of {', '.join(_TABLES)}", param_hint="WHAT")
+        raise typer.BadParameter(_("choose one of %(tables)s", tables=", ".join(_TABLES)), param_hint="WHAT")
     model, cols = _TABLES[what]
     with transaction() as session:
         rows = [[getattr(r, c) for c in cols] for r in session.execute(select(model)).scalars()]
@@ -50,7 +51,7 @@ def add_manufacturer(
             session, actor=actor(), code=code, name=name, country=country, mark_forms=mark_form
         )
         data = {"code": m.code, "name": m.name, "country": m.country}
-    emit(data, human=f"added manufacturer {m.code} ({m.country})")
+    emit(data, human=_("added manufacturer %(code)s (%(country)s)", code=m.code, country=m.country))
 
 
 @app.command("add-model")
@@ -71,7 +72,10 @@ def add_model(
             calibre=calibre,
         )
         data = {"manufacturer": m.manufacturer_code, "model": m.model}
-    emit(data, human=f"added model {m.model} of {m.manufacturer_code}")
+    emit(
+        data,
+        human=_("added model %(model)s of %(manufacturer)s", model=m.model, manufacturer=m.manufacturer_code),
+    )
 
 
 @app.command("add-calibre")
@@ -88,4 +92,4 @@ def add_calibre(
             session, actor=actor(), code=code, name=name, bore_mm=bore_mm, kind=kind, aliases=alias
         )
         data = {"code": c.code, "name": c.name}
-    emit(data, human=f"added calibre {c.code}")
+    emit(data, human=_("added calibre %(code)s", code=c.code))

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from cli.common import actor, emit, parse_uuid, transaction
+from cli.i18n import N_, _
 from reports import charts
 from reports.i18n import DEFAULT, LANGUAGES
 from reports.national import national_report_pdf
@@ -33,14 +34,23 @@ def _day(value: str, name: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from exc
+        raise typer.BadParameter(
+            _("%(value)r is not a date (YYYY-MM-DD)", value=value), param_hint=name
+        ) from exc
 
 
-def _write(out: Path, data: bytes, what: str) -> None:
+def _write(out: Path, data: bytes, what: str, name: str = "") -> None:
+    """`what` is English (the JSON `document` value, marked with N_), translated for the terminal."""
     out.write_bytes(data)
+    document = f"{what} {name}".strip()
     emit(
-        {"written": str(out), "bytes": len(data), "document": what},
-        human=f"{what}: {out} ({len(data):,} bytes)",
+        {"written": str(out), "bytes": len(data), "document": document},
+        human=_(
+            "%(document)s: %(path)s (%(bytes)s bytes)",
+            document=f"{_(what)} {name}".strip(),
+            path=out,
+            bytes=f"{len(data):,}",
+        ),
     )
 
 
@@ -55,7 +65,7 @@ def national(
     start, end = _day(since, "--from"), _day(until, "--to")
     with transaction() as session:
         data = national_report_pdf(session, since=start, until=end, lang=lang)
-    _write(out, data, "national report")
+    _write(out, data, N_("national report"))
 
 
 @app.command("sheet")
@@ -72,7 +82,7 @@ def sheet(
         data = weapon_sheet_pdf(
             session, weapon_id=parse_uuid(weapon_id, "weapon_id"), lang=lang, record_url=url
         )
-    _write(out, data, "record sheet")
+    _write(out, data, N_("record sheet"))
 
 
 @app.command("trace-answer")
@@ -84,7 +94,7 @@ def trace_answer(
         data = trace_answer_pdf(
             session, request_id=parse_uuid(trace_id, "trace_id"), actor=actor(), lang=lang
         )
-    _write(out, data, "trace answer")
+    _write(out, data, N_("trace answer"))
 
 
 @app.command("chart")
@@ -100,4 +110,4 @@ def chart(
     end = _day(until, "--to") if until else None
     with transaction() as session:
         svg = charts.chart_svg(session, name, lang=lang, since=start, until=end)
-    _write(out, svg.encode(), f"chart {name.value}")
+    _write(out, svg.encode(), N_("chart"), name.value)

@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from cli.common import Exit, engine, fail, settings
+from cli.i18n import L_
 from registry import migrate
 
 
@@ -21,11 +22,15 @@ def serve_command(
         ready = migrate.is_at_head(eng)
     except OperationalError as exc:
         fail(
-            f"cannot open the database {eng.url.render_as_string(hide_password=True)}: {exc.orig}",
+            L_(
+                "cannot open the database %(url)s: %(reason)s",
+                url=eng.url.render_as_string(hide_password=True),
+                reason=exc.orig,
+            ),
             Exit.NOT_READY,
         )
     if not ready:
-        fail("the database is not at the current schema: run `iti db upgrade` first", Exit.NOT_READY)
+        fail(L_("the database is not at the current schema: run `iti db upgrade` first"), Exit.NOT_READY)
     # Imported here so that every other `iti` command starts without loading the web stack.
     import uvicorn
 

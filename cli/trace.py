@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import Exit, actor, emit, fail, parse_uuid, print_warnings, table, transaction
+from cli.i18n import L_, _, label, ngettext
 from tracing.requests import exchange
 from tracing.requests import service as traces
 from tracing.requests import stats as trace_stats
@@ -68,7 +69,10 @@ def _marking(value: str) -> ObservedMarking:
     parts = [p.strip() for p in value.split("|")]
     if len(parts) < 2 or not parts[0]:
         fail(
-            f"--marking is TEXT|POSITION[|KIND[|SERIAL]], e.g. 'GLOCK AUSTRIA AB?2345|frame, left'; got {value!r}",
+            L_(
+                "--marking is TEXT|POSITION[|KIND[|SERIAL]], e.g. 'GLOCK AUSTRIA AB?2345|frame, left'; got %(value)r",
+                value=value,
+            ),
             Exit.INVALID,
             {"field": "markings"},
         )
@@ -79,22 +83,65 @@ def _marking(value: str) -> ObservedMarking:
 def _show(session: Any, r: TraceRequest, warnings: list[Any] | None = None) -> None:
     print_warnings(warnings or [])
     data = _full(session, r)
+    title = (
+        _("[bold]outgoing trace %(id)s[/] — %(state)s", id=r.id, state=label(r.state))
+        if r.direction == "outgoing"
+        else _("[bold]incoming trace %(id)s[/] — %(state)s", id=r.id, state=label(r.state))
+    )
     lines = [
-        f"[bold]{r.direction} trace {r.id}[/] — {r.state}",
-        f"case {r.case_reference} · {r.requesting_country} → {r.requested_country} · {r.urgency} · {r.confidentiality}",
-        f"weapon: {r.category or '?'} {r.make or '?'} {r.model or ''} {r.calibre or ''}".rstrip(),
-        *[f"  marking: {m.get('text')}  ({m.get('position') or 'position?'})" for m in r.markings],
-        f"due: acknowledgement {r.ack_due or '-'} · answer {r.answer_due or '-'}",
+        title,
+        _(
+            "case %(case)s · %(route)s · %(urgency)s · %(confidentiality)s",
+            case=r.case_reference,
+            route=f"{r.requesting_country} → {r.requested_country}",
+            urgency=label(r.urgency),
+            confidentiality=label(r.confidentiality),
+        ),
+        _(
+            "weapon: %(description)s",
+            description=f"{r.category or '?'} {r.make or '?'} {r.model or ''} {r.calibre or ''}".rstrip(),
+        ),
+        *[
+            "  "
+            + _(
+                "marking: %(text)s  (%(position)s)",
+                text=m.get("text"),
+                position=m.get("position") or _("position?"),
+            )
+            for m in r.markings
+        ],
+        _(
+            "due: acknowledgement %(ack)s · answer %(answer)s",
+            ack=r.ack_due or "-",
+            answer=r.answer_due or "-",
+        ),
     ]
     for c in r.candidates or []:
-        lines.append(f"  candidate {c['weapon_id']}  score {c['score']:.2f}  {c['reason']}")
+        lines.append(
+            "  "
+            + _(
+                "candidate %(weapon)s  score %(score)s  %(reason)s",
+                weapon=c["weapon_id"],
+                score=f"{c['score']:.2f}",
+                reason=c["reason"],
+            )
+        )
     if r.response:
-        lines.append(f"response: {r.response.get('outcome')} {r.response.get('completeness') or ''}".rstrip())
+        outcome = f"{label(r.response.get('outcome'))} {label(r.response.get('completeness'))}".rstrip()
+        lines.append(_("response: %(outcome)s", outcome=outcome))
     if data["next_hop"]:
-        lines.append(f"next hop: {data['next_hop']} (`iti trace follow-up {r.id}`)")
+        lines.append(
+            _("next hop: %(country)s", country=data["next_hop"]) + f" (`iti trace follow-up {r.id}`)"
+        )
     for t in data["transitions"]:
         lines.append(
-            f"  {t['seq']}. {t['at']:%Y-%m-%d %H:%M} {t['action']}: {t['from']} → {t['to']} by {t['actor']}"
+            f"  {t['seq']}. {t['at']:%Y-%m-%d %H:%M} "
+            + _(
+                "%(action)s: %(from)s → %(to)s by %(actor)s",
+                action=label(t["action"]),
+                **{"from": label(t["from"]), "to": label(t["to"])},
+                actor=t["actor"],
+            )
         )
     emit(data, human="\n".join(lines))
 
@@ -128,7 +175,7 @@ def new(
     try:
         when = date.fromisoformat(recovered_on) if recovered_on else None
     except ValueError:
-        fail("--recovered-on must be YYYY-MM-DD", Exit.INVALID, {"field": "recovered_on"})
+        fail(L_("--recovered-on must be YYYY-MM-DD"), Exit.INVALID, {"field": "recovered_on"})
     data = TraceRequestInput(
         requested_country=to, case_reference=case, illicit_nature=illicit, legal_justification=legal,
         intended_use=use, intended_use_code=use_code, markings=[_marking(m) for m in marking], category=category,
@@ -191,7 +238,10 @@ def export(
         typer.echo(data.decode())
         return
     out.write_bytes(data + b"\n")
-    emit({"written": str(out), "format": doc["format"]}, human=f"written {out} ({doc['format']})")
+    emit(
+        {"written": str(out), "format": doc["format"]},
+        human=_("written %(path)s (%(format)s)", path=out, format=doc["format"]),
+    )
 
 
 @app.command("list")
@@ -211,9 +261,30 @@ def list_(
     emit(
         rows,
         human=table(
-            f"{len(rows)} trace request(s)",
-            ["id", "direction", "state", "partner", "case", "urgency", "sent/received", "answer due"],
-            [list(r.values()) for r in rows],
+            ngettext("%(num)d trace request", "%(num)d trace requests", len(rows)),
+            [
+                _("id"),
+                _("direction"),
+                _("state"),
+                _("partner"),
+                _("case"),
+                _("urgency"),
+                _("sent/received"),
+                _("answer due"),
+            ],
+            [
+                [
+                    r["id"],
+                    label(r["direction"]),
+                    label(r["state"]),
+                    r["partner"],
+                    r["case_reference"],
+                    label(r["urgency"]),
+                    r["sent_at"],
+                    r["answer_due"],
+                ]
+                for r in rows
+            ],
         ),
     )
 
@@ -253,7 +324,7 @@ def delay(
     try:
         when = date.fromisoformat(expected_by)
     except ValueError:
-        fail("--expected-by must be YYYY-MM-DD", Exit.INVALID, {"field": "expected_by"})
+        fail(L_("--expected-by must be YYYY-MM-DD"), Exit.INVALID, {"field": "expected_by"})
     _act(traces.delay, request_id, reason_code=reason_code, reason=reason, expected_by=when)
 
 
@@ -312,9 +383,21 @@ def overdue() -> None:
     emit(
         rows,
         human=table(
-            f"{len(rows)} overdue",
-            ["id", "case", "direction", "state", "late", "due", "days", "owed by"],
-            [list(r.values()) for r in rows],
+            ngettext("%(num)d overdue", "%(num)d overdue", len(rows)),
+            [_("id"), _("case"), _("direction"), _("state"), _("late"), _("due"), _("days"), _("owed by")],
+            [
+                [
+                    r["id"],
+                    r["case_reference"],
+                    label(r["direction"]),
+                    label(r["state"]),
+                    label(r["what"]),
+                    r["due"],
+                    r["days_late"],
+                    r["owed_by"],
+                ]
+                for r in rows
+            ],
         ),
     )
 
@@ -339,11 +422,35 @@ def stats(
             writer.writerows(trace_stats.csv_rows(data["traces"]))
     t, sdg = data["traces"]["total"], data["sdg_16_4_2"]
     human = (
-        f"sent {t['sent']} · received {t['received']} · answered {t['answered']} (full {t['answered_full']}) · "
-        f"delayed {t['delayed']} · restricted {t['restricted']} · refused {t['refused']}\n"
-        f"days to acknowledge: median {t['days_to_acknowledge']['median']}, p90 {t['days_to_acknowledge']['p90']}\n"
-        f"days to answer: median {t['days_to_answer']['median']}, p90 {t['days_to_answer']['p90']}\n"
-        f"SDG 16.4.2: {sdg['established']} of {sdg['denominator']} recovered weapons traced or established"
+        _(
+            "sent %(sent)s · received %(received)s · answered %(answered)s (full %(full)s) · "
+            "delayed %(delayed)s · restricted %(restricted)s · refused %(refused)s",
+            sent=t["sent"],
+            received=t["received"],
+            answered=t["answered"],
+            full=t["answered_full"],
+            delayed=t["delayed"],
+            restricted=t["restricted"],
+            refused=t["refused"],
+        )
+        + "\n"
+        + _(
+            "days to acknowledge: median %(median)s, p90 %(p90)s",
+            median=t["days_to_acknowledge"]["median"],
+            p90=t["days_to_acknowledge"]["p90"],
+        )
+        + "\n"
+        + _(
+            "days to answer: median %(median)s, p90 %(p90)s",
+            median=t["days_to_answer"]["median"],
+            p90=t["days_to_answer"]["p90"],
+        )
+        + "\n"
+        + _(
+            "SDG 16.4.2: %(established)s of %(denominator)s recovered weapons traced or established",
+            established=sdg["established"],
+            denominator=sdg["denominator"],
+        )
         + (f" = {sdg['indicator']:.1%}" if sdg["indicator"] is not None else "")
     )
     emit(data, human=human)

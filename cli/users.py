@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import Exit, actor, emit, fail, table, transaction
+from cli.i18n import L_, _, label
 from registry.users import service as users
 from registry.users.roles import Role
 
@@ -32,9 +33,9 @@ def _password(given: str | None) -> str:
     if given is not None:
         return given
     try:
-        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+        return str(typer.prompt(_("Password"), hide_input=True, confirmation_prompt=True))
     except typer.Abort:
-        fail("no password given", Exit.INVALID, {"field": "password"})
+        fail(L_("no password given"), Exit.INVALID, {"field": "password"})
 
 
 @app.command("add")
@@ -50,7 +51,7 @@ def user_add(
     with transaction() as session:
         u = users.add_user(session, actor=actor(), username=name, role=role, password=secret)
         data = user_dict(u)
-    emit(data, human=f"[green]added[/] user {u.username} ({u.role})")
+    emit(data, human=_("[green]added[/] user %(name)s (%(role)s)", name=u.username, role=label(u.role)))
 
 
 @app.command("disable")
@@ -59,7 +60,7 @@ def user_disable(name: Annotated[str, typer.Argument()]) -> None:
     with transaction() as session:
         u = users.disable_user(session, actor=actor(), username=name)
         data = user_dict(u)
-    emit(data, human=f"[yellow]disabled[/] user {u.username}")
+    emit(data, human=_("[yellow]disabled[/] user %(name)s", name=u.username))
 
 
 @app.command("reset")
@@ -72,7 +73,7 @@ def user_reset(
     with transaction() as session:
         u = users.reset_password(session, actor=actor(), username=name, password=secret)
         data = user_dict(u)
-    emit(data, human=f"[green]password reset[/] for user {u.username}")
+    emit(data, human=_("[green]password reset[/] for user %(name)s", name=u.username))
 
 
 @app.command("list")
@@ -83,10 +84,16 @@ def user_list() -> None:
     emit(
         rows,
         human=table(
-            "users",
-            ["username", "role", "disabled", "locked until", "password changed"],
+            _("users"),
+            [_("username"), _("role"), _("disabled"), _("locked until"), _("password changed")],
             [
-                [r["username"], r["role"], r["disabled_at"], r["locked_until"], r["password_changed_at"]]
+                [
+                    r["username"],
+                    label(r["role"]),
+                    r["disabled_at"],
+                    r["locked_until"],
+                    r["password_changed_at"],
+                ]
                 for r in rows
             ],
         ),
@@ -102,4 +109,14 @@ def user_api_key(
     with transaction() as session:
         key, secret = users.create_api_key(session, actor=actor(), name=name, role=role)
         data = {"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "key": secret}
-    emit(data, human=f"[green]API key[/] {key.name} ({key.role}, id {key.id}):\n{secret}\nshown once")
+    emit(
+        data,
+        human=_(
+            "[green]API key[/] %(name)s (%(role)s, id %(id)s):",
+            name=key.name,
+            role=label(key.role),
+            id=key.id,
+        )
+        + f"\n{secret}\n"
+        + _("shown once"),
+    )

@@ -21,6 +21,7 @@ from cli.common import (
     table,
     transaction,
 )
+from cli.i18n import L_, _, label, ngettext
 from registry.errors import RegistryError
 from registry.history import service as history
 from registry.history.inputs import EventInput
@@ -169,8 +170,14 @@ def add(
     print_warnings(reg.warnings)
     emit(
         out,
-        human=f"[green]registered[/] weapon {reg.weapon.id} ({reg.weapon.make} {reg.weapon.model or ''} "
-        f"serial {reg.weapon.serial or '—'}), status {reg.state.status}",
+        human=_(
+            "[green]registered[/] weapon %(id)s (%(make)s %(model)s serial %(serial)s), status %(status)s",
+            id=reg.weapon.id,
+            make=reg.weapon.make,
+            model=reg.weapon.model or "",
+            serial=reg.weapon.serial or "—",
+            status=label(reg.state.status),
+        ),
     )
 
 
@@ -182,9 +189,16 @@ def _resolve(session: Any, ref: str) -> uuid.UUID:
         if len(found) == 1:
             return found[0][0].id
         if not found:
-            fail(f"no weapon with id, serial or mark {ref!r}", Exit.NOT_FOUND, {"field": "weapon"})
+            fail(
+                L_("no weapon with id, serial or mark %(ref)r", ref=ref), Exit.NOT_FOUND, {"field": "weapon"}
+            )
         fail(
-            f"{len(found)} weapons carry {ref!r}: give the id (see `iti weapon find {ref}`)",
+            L_(
+                "%(n)s weapons carry %(ref)r: give the id (see `iti weapon find %(text)s`)",
+                n=len(found),
+                ref=ref,
+                text=ref,
+            ),
             Exit.CONFLICT,
             {"field": "weapon"},
         )
@@ -198,23 +212,27 @@ def show(weapon: Annotated[str, typer.Argument(help="Weapon id, serial or mark t
         w, s = weapons.get(session, wid)
         marks = [marking_dict(m) for m in weapon_repo.markings_of(session, wid)]
         data = weapon_dict(w, s) | {"markings": marks}
-    human = table(f"Weapon {w.id}", ["field", "value"], [[k, v] for k, v in data.items() if k != "markings"])
+    human = table(
+        _("Weapon %(id)s", id=w.id),
+        [_("field"), _("value")],
+        [[k, label(v) if k == "status" else v] for k, v in data.items() if k != "markings"],
+    )
     emit(data, human=human)
     if not STATE.json:
         emit(
             None,
             human=table(
-                "Marks",
-                ["kind", "component", "text", "country", "serial", "year", "condition"],
+                _("Marks"),
+                [_("kind"), _("component"), _("text"), _("country"), _("serial"), _("year"), _("condition")],
                 [
                     [
-                        m["kind"],
-                        m["component"],
+                        label(m["kind"]),
+                        label(m["component"]),
                         m["text"],
                         m["country"],
                         m["serial"],
                         m["year"],
-                        m["condition"],
+                        label(m["condition"]),
                     ]
                     for m in marks
                 ],
@@ -232,10 +250,12 @@ def find(
     emit(
         rows,
         human=table(
-            f"{len(rows)} weapon(s) marked {text!r}",
-            ["id", "make", "model", "serial", "country", "status"],
+            ngettext(
+                "%(num)d weapon marked %(text)r", "%(num)d weapons marked %(text)r", len(rows), text=text
+            ),
+            [_("id"), _("make"), _("model"), _("serial"), _("country"), _("status")],
             [
-                [r["id"], r["make"], r["model"], r["serial"], r["country_of_manufacture"], r["status"]]
+                [r["id"], r["make"], r["model"], r["serial"], r["country_of_manufacture"], label(r["status"])]
                 for r in rows
             ],
         ),
@@ -265,9 +285,9 @@ def list_(
     emit(
         rows,
         human=table(
-            f"{len(rows)} weapon(s)",
-            ["id", "category", "make", "model", "serial", "status"],
-            [[r["id"], r["category"], r["make"], r["model"], r["serial"], r["status"]] for r in rows],
+            ngettext("%(num)d weapon", "%(num)d weapons", len(rows)),
+            [_("id"), _("category"), _("make"), _("model"), _("serial"), _("status")],
+            [[r["id"], r["category"], r["make"], r["model"], r["serial"], label(r["status"])] for r in rows],
         ),
     )
 
@@ -285,17 +305,17 @@ def history_(weapon: Annotated[str, typer.Argument(help="Weapon id, serial or ma
     emit(
         rows,
         human=table(
-            f"History of {wid}",
-            ["#", "when", "event", "by", "to", "where", "notes"],
+            _("History of %(id)s", id=wid),
+            ["#", _("when"), _("event"), _("by"), _("to"), _("where"), _("notes")],
             [
                 [
                     r["seq"],
                     r["occurred_at"].strftime("%Y-%m-%d %H:%M"),
-                    r["type"],
+                    label(r["type"]),
                     r["recorded_by"],
                     r["to_country"] or r["to_org_id"] or "",
                     r["location"] or "",
-                    (r["notes"] + (" [amended]" if r["amended"] else "")).strip(),
+                    (r["notes"] + (" " + _("[amended]") if r["amended"] else "")).strip(),
                 ]
                 for r in rows
             ],
@@ -308,7 +328,11 @@ def _kv(items: list[str], field: str) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            fail(f"{field} takes key=value, got {item!r}", Exit.INVALID, {"field": field})
+            fail(
+                L_("%(field)s takes key=value, got %(item)r", field=field, item=item),
+                Exit.INVALID,
+                {"field": field},
+            )
         lowered = value.lower()
         out[key] = True if lowered == "true" else False if lowered == "false" else value
     return out
@@ -320,7 +344,7 @@ def _docs(items: list[str]) -> list[dict[str, Any]]:
         parts = item.split(":")
         if len(parts) < 2:
             fail(
-                f"--doc takes kind:number[:issued_on[:expires_on]], got {item!r}",
+                L_("--doc takes kind:number[:issued_on[:expires_on]], got %(item)r", item=item),
                 Exit.INVALID,
                 {"field": "doc"},
             )
@@ -413,8 +437,13 @@ def event_add(
     print_warnings(rec.warnings)
     emit(
         out,
-        human=f"[green]recorded[/] {rec.event.type} (#{rec.event.seq}) on {wid}; status now "
-        f"{rec.state.status}",
+        human=_(
+            "[green]recorded[/] %(event)s (#%(seq)s) on %(id)s; status now %(status)s",
+            event=label(rec.event.type),
+            seq=rec.event.seq,
+            id=wid,
+            status=label(rec.state.status),
+        ),
     )
 
 
@@ -452,7 +481,15 @@ def component_add(
             description=description,
         )
         data = {"id": c.id, "kind": c.kind, "serial": c.serial}
-    emit(data, human=f"[green]registered[/] {c.kind} {c.serial or ''} ({c.id})")
+    emit(
+        data,
+        human=_(
+            "[green]registered[/] %(kind)s %(serial)s (%(id)s)",
+            kind=label(c.kind),
+            serial=c.serial or "",
+            id=c.id,
+        ),
+    )
 
 
 @component_app.command("history")
@@ -467,8 +504,8 @@ def component_history(component: Annotated[str, typer.Argument(help="Component i
     emit(
         rows,
         human=table(
-            f"Component {component}",
-            ["when", "action", "weapon"],
+            _("Component %(id)s", id=component),
+            [_("when"), _("action"), _("weapon")],
             [[r["at"], r["action"], r["weapon_id"]] for r in rows],
         ),
     )
