@@ -227,3 +227,27 @@ def test_read_model_agrees_on_both_ways_of_running(node: Node) -> None:
                 )
     finally:
         raw.close()
+
+
+def test_a_user_disabled_through_the_api_is_refused_at_once(node: Node) -> None:
+    """The fast path reads the route's credential cache, which disabling a user clears: the next request
+    goes to the route, which refuses the token (as tests/api/test_auth_cache.py checks for the route)."""
+    with Session(node.engine) as s, s.begin():
+        admin = users.add_user(s, actor="test-setup", username="fast-admin", role="admin", password="x" * 12)
+        admin_token = users.issue_token(s, user=admin).token
+        victim = users.add_user(
+            s, actor="test-setup", username="fast-gone", role="auditor", password="x" * 12
+        )
+        token = {"Authorization": f"Bearer {users.issue_token(s, user=victim).token}"}
+    fast = fast_path(node.app)
+    path = f"/api/v1/weapons/{node.ids[0]}"
+    assert node.client.get(path, headers=token).status_code == 200  # the route checks it and caches it
+    before = fast.answered
+    assert node.client.get(path, headers=token).status_code == 200
+    assert fast.answered == before + 1  # answered from the cache
+    admin_headers = {"Authorization": f"Bearer {admin_token}"}
+    assert node.client.post("/api/v1/users/fast-gone/disable", headers=admin_headers).status_code == 200
+    r = node.client.get(path, headers=token)
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert fast.answered == before + 1
