@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import errors, health
+from api import errors, health, ratelimit
 from api.admin.router import router as users_router
 from api.audit.router import router as audit_router
 from api.db import AppContext
@@ -100,6 +100,7 @@ def create_app(
     app.include_router(stations_router)
     ui.install(app)
     app.add_middleware(FastReads)  # GET a weapon / exact serial on SQLite, ahead of routing (its docstring)
+    ratelimit.install(app, settings)  # outermost: a flood is refused before any other work (api/ratelimit.py)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -186,7 +186,9 @@ def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(
+        exc.status_code, "http_error"
+    )
     return problem(
         request,
         status=exc.status_code,

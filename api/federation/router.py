@@ -35,6 +35,7 @@ from api.federation.schemas import (
     PeerIn,
     PeerOut,
 )
+from api.ratelimit import federation_limit
 from registry.users.roles import Permission
 from registry.users.service import Principal
 from tracing.federation import envelope, inbox, outbox, service
@@ -128,7 +129,8 @@ def _rejected(request: Request, exc: envelope.Rejected) -> JSONResponse:
 INBOUND: dict[str, Any] = {
     "status_code": status.HTTP_202_ACCEPTED,
     "summary": "Inbound signed message from a peer node (authenticated by its Ed25519 signature)",
-    "responses": problem_responses(400, 401, 404, 409, 413, 422),
+    "responses": problem_responses(400, 401, 404, 409, 413, 422, 429),
+    "dependencies": [Depends(federation_limit)],  # per sending address, before the body is read
     "openapi_extra": {
         "requestBody": {
             "required": True,

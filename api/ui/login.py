@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.db import Context, DbSession
+from api.ratelimit import RateLimited, login_limit
 from api.ui import i18n
 from api.ui.forms import form_data
 from api.ui.i18n import _
@@ -38,6 +39,21 @@ def login_page(request: Request, next: str = "/ui/") -> Response:
 def login(request: Request, form: Form, ctx: Context) -> Response:
     username, password = form.get("username", ""), form.get("password", "")
     target = safe_next(form.get("next"))
+    try:
+        login_limit(request)  # attempts per client address, across user names (api/ratelimit.py)
+    except RateLimited as exc:
+        page = render(
+            request,
+            "login.html",
+            {
+                "next": target,
+                "error": _("Too many sign-in attempts from this computer: wait a minute and try again."),
+                "username": username,
+            },
+            status_code=429,
+        )
+        page.headers.update(exc.headers or {})
+        return page
     # Its own transaction, committed before answering: a failed attempt is counted (lockout) even though
     # the answer is an error page.
     error: str | None = None

@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.db import Context
 from api.errors import problem_responses
+from api.ratelimit import login_limit
 from api.users.schemas import TokenOut
 from registry.db import utcnow
 from registry.users import service as users
@@ -20,7 +21,8 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 @router.post(
     "/token",
     summary="Log in: OAuth2 password form (username, password) → bearer token",
-    responses=problem_responses(401, 422, 423),
+    responses=problem_responses(401, 422, 423, 429),
+    dependencies=[Depends(login_limit)],  # attempts per client address, across user names
 )
 def issue_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], ctx: Context) -> TokenOut:
     # Not the usual request transaction: a failed login is itself a fact to keep (failure counter, audit
