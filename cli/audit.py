@@ -138,7 +138,16 @@ def prove(
         human=table(
             _("Inclusion proofs for %(record)s", record=record),
             [_("entry"), _("tree size"), _("head"), _("path length"), _("verified")],
-            [[p["seq"], p["tree_size"], p["tree_head"], len(p["path"]), p["verified"]] for p in proofs],
+            [
+                [
+                    p["seq"],
+                    p["tree_size"],
+                    p["tree_head"],
+                    len(p["path"]),
+                    _("yes") if p["verified"] else _("no"),
+                ]
+                for p in proofs
+            ],
         ),
     )
     if not all(p["verified"] for p in proofs):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import Exit, emit, fail, handle, settings
-from cli.i18n import L_, _
+from cli.i18n import L_, _, number
 from registry.backup import crypto
 from registry.backup import service as backups
 from registry.backup.errors import BackupKeyError, RestoreVerificationFailed, TamperedArchive
@@ -87,8 +87,8 @@ def backup_command(
             entries=doc["audit"]["tree_size"],
             root=doc["audit"]["root"][:16],
             path=result.path,
-            bytes=f"{result.size:,}",
-            seconds=f"{result.seconds:.1f}",
+            bytes=number(result.size),
+            seconds=number(result.seconds, digits=1),
         ),
     )
 

@@ -75,11 +75,11 @@ def extracted() -> dict[str | tuple[str, str], set[str]]:
     out: dict[str | tuple[str, str], set[str]] = {}
     skip = {Path(__file__).name, "i18n.py"}
     found = extract_from_dir(CLI_DIR, METHODS, keywords=KEYWORDS, strip_comment_tags=True)
-    for filename, lineno, message, _comments, _context in found:
+    for filename, _lineno, message, _comments, _context in found:
         if Path(filename).name in skip or "/" in filename:
             continue
         key = message if isinstance(message, str) else (message[0], message[1])
-        out.setdefault(key, set()).add(f"{filename}:{lineno}")
+        out.setdefault(key, set()).add(filename)  # no line numbers: the .po files change only with messages
     for word in code_words():
         out.setdefault(word, set()).add("code list")
     return out

@@ -141,3 +141,12 @@ def L_(msgid: str, /, **variables: Any) -> Deferred:  # noqa: N802 - a gettext-s
 
 def english(message: str | Deferred) -> str:
     return message.english() if isinstance(message, Deferred) else message
+
+
+def number(value: float, *, digits: int | None = None) -> str:
+    """A number in the user's locale (`655,619` in English, `655 619` in French), with `digits` decimals."""
+    from babel.numbers import format_decimal
+
+    if digits is None:
+        return format_decimal(value, locale=current())
+    return format_decimal(value, format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale=current())

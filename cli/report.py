@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from cli.common import actor, emit, parse_uuid, transaction
-from cli.i18n import N_, _
+from cli.i18n import N_, _, number
 from reports import charts
 from reports.i18n import DEFAULT, LANGUAGES
 from reports.national import national_report_pdf
@@ -49,7 +49,7 @@ def _write(out: Path, data: bytes, what: str, name: str = "") -> None:
             "%(document)s: %(path)s (%(bytes)s bytes)",
             document=f"{_(what)} {name}".strip(),
             path=out,
-            bytes=f"{len(data):,}",
+            bytes=number(len(data)),
         ),
     )
 

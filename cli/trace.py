@@ -421,6 +421,8 @@ def stats(
             writer.writeheader()
             writer.writerows(trace_stats.csv_rows(data["traces"]))
     t, sdg = data["traces"]["total"], data["sdg_16_4_2"]
+    acknowledged = {k: "—" if v is None else v for k, v in t["days_to_acknowledge"].items()}
+    answered = {k: "—" if v is None else v for k, v in t["days_to_answer"].items()}
     human = (
         _(
             "sent %(sent)s · received %(received)s · answered %(answered)s (full %(full)s) · "
@@ -436,14 +438,14 @@ def stats(
         + "\n"
         + _(
             "days to acknowledge: median %(median)s, p90 %(p90)s",
-            median=t["days_to_acknowledge"]["median"],
-            p90=t["days_to_acknowledge"]["p90"],
+            median=acknowledged["median"],
+            p90=acknowledged["p90"],
         )
         + "\n"
         + _(
             "days to answer: median %(median)s, p90 %(p90)s",
-            median=t["days_to_answer"]["median"],
-            p90=t["days_to_answer"]["p90"],
+            median=answered["median"],
+            p90=answered["p90"],
         )
         + "\n"
         + _(
