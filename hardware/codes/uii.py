@@ -25,7 +25,7 @@ TRAILER = RS + EOT
 
 # Data characters allowed in every element: MIL-STD-130 restricts UII parts to upper-case Latin letters,
 # digits, '-' and '/'; '.' is allowed too because model designations use it (e.g. "P.38").
-DATA_CHARS = re.compile(r"^[A-Z0-9./-]+$")
+DATA_CHARS = re.compile(r"[A-Z0-9./-]+")  # always fullmatch: `$` would let a trailing newline through
 MAX_DATA = 35  # MH10.8.2 gives an..35 for the identifiers used here
 
 # Data identifiers we write and read: DI -> (field, explanation). Anything else is refused by name.
@@ -72,7 +72,9 @@ class UniqueMark:
         if self.year is not None:
             out.append(("23D", f"{self.year:04d}"))
         if self.production_date is not None:
-            out.append(("16D", self.production_date.strftime("%Y%m%d")))
+            # Not strftime("%Y"): it writes year 999 as "999", which no parser reads back as yyyymmdd.
+            d = self.production_date
+            out.append(("16D", f"{d.year:04d}{d.month:02d}{d.day:02d}"))
         return out
 
 
@@ -170,8 +172,8 @@ def _check_value(di: str, value: str, *, position: int | None) -> None:
             field=name,
             position=position,
         )
-    if not DATA_CHARS.match(value):
-        bad = next(c for c in value if not DATA_CHARS.match(c))
+    if not DATA_CHARS.fullmatch(value):
+        bad = next(c for c in value if not DATA_CHARS.fullmatch(c))
         raise PayloadError(
             f"{name} {show(value)!r} contains {show(bad)!r}: only A-Z, 0-9, '-', '/' and '.' are allowed",
             field=name,

@@ -9,10 +9,11 @@ fingerprint of each uniqueness key is kept, to find duplicates inside the file.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -39,6 +40,15 @@ from registry.weapons.models import Weapon
 BATCH = 2000
 _MARKING_FIELDS = {f.name for f in fields(MarkingInput)}
 _EVENT_FIELDS = {f.name for f in fields(EventInput)}
+_MARKING_TYPES = {f.name: str(f.type) for f in fields(MarkingInput)}
+_EVENT_TYPES = {f.name: str(f.type) for f in fields(EventInput)}
+_JSON_TYPES: tuple[tuple[str, type, str], ...] = (
+    ("bool", bool, "true or false"),
+    ("int", int, "a whole number"),
+    ("str", str, "text"),
+    ("list", list, "a list"),
+    ("dict", dict, "an object"),
+)
 
 
 @dataclass
@@ -169,6 +179,7 @@ def _markings(row: dict[str, Any], weapon: weapons.WeaponInput) -> list[MarkingI
                 raise ValidationError(
                     f"unknown marking fields: {', '.join(sorted(unknown))}", field=f"markings[{i}]"
                 )
+            _check_types(m, _MARKING_TYPES, f"markings[{i}]")
             m = dict(m)
             m["applied_on"] = _date(m.get("applied_on"), f"markings[{i}].applied_on")
             out.append(MarkingInput(**m))
@@ -207,12 +218,31 @@ def _markings(row: dict[str, Any], weapon: weapons.WeaponInput) -> list[MarkingI
     return out
 
 
+def _check_types(obj: dict[str, Any], types: dict[str, str], prefix: str) -> None:
+    """A nested JSON Lines object carries JSON values of any type: each must have the type of the input field
+    it fills (found by fuzzing: a number as a marking's text reached `.strip()` as an AttributeError)."""
+    for key, value in obj.items():
+        declared = types[key]
+        if value is None:
+            if "None" in declared or declared.startswith(("datetime", "date", "uuid")):
+                continue  # optional, or converted (and checked) after this
+            raise ValidationError(f"{prefix}.{key} must not be null", field=f"{prefix}.{key}")
+        for name, kind, spelt in _JSON_TYPES:
+            if declared.startswith(name):
+                if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                    raise ValidationError(
+                        f"{prefix}.{key} must be {spelt}", field=f"{prefix}.{key}", value=value
+                    )
+                break
+
+
 def _event(row: dict[str, Any], *, orgs: dict[str, uuid.UUID], custody_org: uuid.UUID | None) -> EventInput:
     if isinstance(row.get("event"), dict):
         ev = dict(row["event"])
         unknown = set(ev) - _EVENT_FIELDS
         if unknown:
             raise ValidationError(f"unknown event fields: {', '.join(sorted(unknown))}", field="event")
+        _check_types(ev, _EVENT_TYPES, "event")
         ev["occurred_at"] = parse_when(ev, "occurred_at")
         for key in ("from_org_id", "to_org_id", "from_person_id", "to_person_id", "corrects_event_id"):
             if ev.get(key):
@@ -370,7 +400,7 @@ def import_file(
         if progress:
             progress(reader.position, reader.size)
 
-    for line, record in reader:
+    for line, record in readable(reader):
         result.rows += 1
         try:
             if isinstance(record, RegistryError):
@@ -437,6 +467,19 @@ def import_file(
         },
     )
     return result
+
+
+def readable(reader: Reader) -> Iterator[tuple[int, dict[str, Any] | ValidationError]]:
+    """The reader's records; a file that is not UTF-8 text or not CSV is refused by name (the API queue
+    surveys files first, `jobs.survey_file`; the CLI imports straight away and must not show a traceback)."""
+    try:
+        yield from reader
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"the file is not UTF-8 text (byte {exc.start} of a block cannot be decoded)", field="file"
+        ) from None
+    except csv.Error as exc:
+        raise ValidationError(f"the file is not readable CSV: {exc}", field="file") from None
 
 
 def _prepare(

@@ -54,9 +54,11 @@ def receive(session: Session, *, message: Any, config: TraceConfig | None = None
     )
     if requesting != message.from_country:
         raise ValidationError("the requesting state is not the sender", field="body.requesting_state")
-    weapon = body.get("weapon") or {}
-    recovery = body.get("recovery") or {}
-    use = body.get("intended_use") or {}
+    weapon = messages.obj(body, "weapon")
+    recovery = messages.obj(body, "recovery")
+    use = messages.obj(body, "intended_use")
+    attachments = messages.need(body, "attachments", list) if body.get("attachments") else []
+    confidentiality = str(body.get("confidentiality"))  # a list or object in it must not reach a dict look-up
     actor = f"node:{message.from_country}"
     now = utcnow()
     markings = [m for m in messages.need(body, "markings", list) if isinstance(m, dict) and m.get("text")]
@@ -65,31 +67,29 @@ def receive(session: Session, *, message: Any, config: TraceConfig | None = None
         direction=Direction.INCOMING.value,
         state=S.DELIVERED.value,
         requesting_country=requesting,
-        requesting_poc=body.get("requesting_poc") or {},
+        requesting_poc=messages.obj(body, "requesting_poc"),
         requested_country=message.to_country,
         case_reference=str(messages.need(body, "case_reference"))[:120],
         urgency=body.get("urgency") if body.get("urgency") in ("routine", "urgent") else "routine",
-        confidentiality=body.get("confidentiality")
-        if body.get("confidentiality") in ENVELOPE_CONFIDENTIALITY
-        else "confidential",
+        confidentiality=confidentiality if confidentiality in ENVELOPE_CONFIDENTIALITY else "confidential",
         illicit_nature=str(body.get("illicit_nature") or ""),
         legal_justification=str(body.get("legal_justification") or ""),
         intended_use=str(use.get("text") or ""),
-        intended_use_code=use.get("code"),
+        intended_use_code=messages.opt_text(use.get("code"), "body.intended_use.code", limit=32),
         markings=[
             {k: str(v)[:300] for k, v in m.items() if k in ("text", "position", "kind", "serial")}
             for m in markings
         ],
-        category=weapon.get("category"),
-        make=weapon.get("make"),
-        model=weapon.get("model"),
-        calibre=weapon.get("calibre"),
+        category=messages.opt_text(weapon.get("category"), "body.weapon.category", limit=60),
+        make=messages.opt_text(weapon.get("make"), "body.weapon.make"),
+        model=messages.opt_text(weapon.get("model"), "body.weapon.model"),
+        calibre=messages.opt_text(weapon.get("calibre"), "body.weapon.calibre", limit=60),
         other_info=str(weapon.get("other_info") or ""),
         recovery_kind=recovery.get("kind")
         if recovery.get("kind") in ("seized", "found", "surrendered")
         else None,
         recovered_on=messages.opt_date(recovery.get("date"), "body.recovery.date"),
-        recovery_place=recovery.get("place"),
+        recovery_place=messages.opt_text(recovery.get("place"), "body.recovery.place", limit=300),
         follow_up_of=None,
         lost_stolen_check=body.get("lost_stolen_check"),
         ack_due=now + cfg.ack_period(body.get("urgency") or "routine"),
@@ -116,7 +116,7 @@ def receive(session: Session, *, message: Any, config: TraceConfig | None = None
         records=[audit.snapshot_obj(req), audit.snapshot_obj(row)],
         info={"from": requesting, "candidates": len(req.candidates)},
     )
-    for a in body.get("attachments") or []:
+    for a in attachments:
         _store_received_attachment(session, req, a, actor)
     if cfg.auto_acknowledge:
         acknowledge(session, actor=f"node:{req.requested_country}", request_id=rid)

@@ -94,6 +94,26 @@ def need(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = str) ->
     return value
 
 
+def obj(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """An optional nested object of a body (`weapon`, `recovery`...): {} when absent, refused when not an object
+    (a peer's `"weapon": "x"` must be a validation error, not an AttributeError the sender retries for ever)."""
+    value = body.get(key)
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"body.{key} must be an object", field=f"body.{key}")
+    return value
+
+
+def opt_text(value: Any, fld: str, *, limit: int = 200) -> str | None:
+    """An optional text member, stored in a text column: anything else is refused, not stored as-is."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{fld} must be text", field=fld)
+    return value[:limit]
+
+
 def opt_date(value: Any, fld: str) -> date | None:
     if value in (None, ""):
         return None
