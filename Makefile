@@ -67,10 +67,12 @@ screenshots: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-## Benchmarks (docs/performance.md); the HTTP part needs wrk, installed from Debian when missing.
+## Benchmarks (docs/performance.md); the HTTP part needs wrk, installed from Debian when missing. The fuzzy
+## search at national scale on PostgreSQL: see docs/performance.md, "Fuzzy serial search".
 bench: $(STAMP)
 	command -v wrk >/dev/null 2>&1 || $(SUDO) apt-get install -y wrk
 	$(BIN)/python -m bench.run --http
+	$(BIN)/python -m bench.fuzzy --db sqlite --size 100000
 
 clean:
 	rm -rf $(VENV) var/*.db
