@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from registry.codes import EventType, IllicitGround, MarkCondition, OriginEstablished, VoidReason
 from registry.errors import ValidationError
 from registry.reference.countries import normalise_country
@@ -65,7 +67,21 @@ def normalise_event(ev: EventInput, *, now: datetime) -> EventType:
             normalise_country(c, field="data.transit_countries") for c in ev.data["transit_countries"]
         ]
     _check_documents(ev.documents)
+    _check_storable(ev.data, "data")
+    _check_storable(ev.documents, "documents")
     return etype
+
+
+def _check_storable(value: Any, field: str) -> None:
+    """Free-form JSON must be storable and hashable for the audit log (orjson): integers within 64 bits,
+    nesting at most 254 deep. Found by the stateful API fuzzing: a huge number in `data` was a 500."""
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:
+        raise ValidationError(
+            f"{field} cannot be stored: {exc} (numbers must fit in 64 bits, nesting at most 254 deep)",
+            field=field,
+        ) from None
 
 
 def _check_documents(documents: list[dict[str, Any]]) -> None:

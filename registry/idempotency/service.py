@@ -21,6 +21,7 @@ for any request, which is then performed as new; `purge` deletes expired keys in
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +46,14 @@ class StoredResponse:
 
 def request_hash(body: Any) -> str:
     """SHA-256 hex of a JSON-able body in canonical form (sorted keys, no whitespace)."""
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # Integers beyond 64 bits or nesting orjson refuses (found by API fuzzing: a 500 before the body was
+        # even checked). The same body always takes this path, so the hash stays stable for its key; the
+        # service then refuses the body by name.
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def begin(

@@ -27,7 +27,7 @@ import schemathesis
 import uvicorn
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -103,15 +103,18 @@ def _declared(dependant: Dependant) -> Iterator[Permission]:
 
 
 def route_permissions(app: FastAPI) -> dict[tuple[str, str], Permission]:
+    # FastAPI 0.165 keeps included routers as such in `app.routes`: walk the route contexts (as the route
+    # matrix does), or no route is found and every case runs as admin, stopping at 403.
     out: dict[tuple[str, str], Permission] = {}
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute) or ctx.path is None:
             continue
         found = next(_declared(route.dependant), None)
         if found is None:
             continue
-        for method in route.methods or ():
-            out[(method, route.path)] = found
+        for method in ctx.methods or ():
+            out[(method, ctx.path)] = found
     return out
 
 
