@@ -44,26 +44,60 @@ CACHE_SECONDS = 5.0
 CACHE_ENTRIES = 10_000
 
 
+# An entry is refreshed ahead of its expiry, in the last fifth of its life, by one request while the others
+# still use it: otherwise every request in flight when it expires would check the credential against the
+# database at once (32 at a time under load). This does not extend the trust: an entry still dies at its
+# deadline, refreshed or not.
+REFRESH_AT = 0.8
+
+
 class PrincipalCache:
-    """Credential digest -> (Principal, monotonic deadline), least recently used dropped first. Keyed by the
-    SHA-256 of the credential, so no secret is kept in memory longer than the request that brought it."""
+    """Credential digest -> (Principal, monotonic deadline, refresh time, refresh claimed), least recently
+    used dropped first. Keyed by the SHA-256 of the credential, so no secret is kept in memory longer than
+    the request that brought it."""
 
     def __init__(self, seconds: float = CACHE_SECONDS, entries: int = CACHE_ENTRIES) -> None:
         self.seconds = seconds
         self.entries = entries
-        self._items: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Principal, float, float, bool]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Principal | None:
+    def get(self, key: str, *, unless_due: bool = False) -> Principal | None:
+        """The principal while its entry lives. With `unless_due`, also None while the entry waits for a
+        refresh nobody has claimed yet (for a caller that cannot refresh it: its request goes to
+        `current_principal`, which claims the refresh)."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 return None
-            if item[1] <= time.monotonic():
+            now = time.monotonic()
+            if item[1] <= now:
                 del self._items[key]
+                return None
+            if unless_due and item[2] <= now and not item[3]:
                 return None
             self._items.move_to_end(key)
             return item[0]
+
+    def claim_refresh(self, key: str) -> bool:
+        """True for the one caller that should check the entry's credential again now (then `put` the
+        answer, or `drop` the entry, or `release` the claim if the check failed)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[3] or item[2] > time.monotonic():
+                return False
+            self._items[key] = (item[0], item[1], item[2], True)
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items[key] = (item[0], item[1], item[2], False)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
 
     def put(self, key: str, principal: Principal, expires_at: datetime | None = None) -> None:
         seconds = self.seconds
@@ -72,7 +106,8 @@ class PrincipalCache:
         if seconds <= 0:
             return
         with self._lock:
-            self._items[key] = (principal, time.monotonic() + seconds)
+            now = time.monotonic()
+            self._items[key] = (principal, now + seconds, now + REFRESH_AT * seconds, False)
             self._items.move_to_end(key)
             while len(self._items) > self.entries:
                 self._items.popitem(last=False)
@@ -133,12 +168,13 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def cached_principal(app: FastAPI, *, authorization: str | None, api_key: str | None) -> Principal | None:
     """The caller named by these headers if their credential was checked in the last CACHE_SECONDS, without
-    I/O; None otherwise (then `current_principal` checks it, and answers 401 if it is not valid). For the
-    fast read path (api/weapons/fast_reads.py): the same credentials, the same cache, the same order."""
+    I/O; None otherwise, and while its entry waits for a refresh no request has claimed yet (then
+    `current_principal` checks it, and answers 401 if it is not valid). For the fast read path
+    (api/weapons/fast_reads.py): the same credentials, the same cache, the same order."""
     credential = _credential(bearer_token(authorization), api_key)
     if credential is None:
         return None
-    return principal_cache(app).get(_digest(*credential))
+    return principal_cache(app).get(_digest(*credential), unless_due=True)
 
 
 async def current_principal(
@@ -155,11 +191,16 @@ async def current_principal(
     kind, secret = credential
     cache = principal_cache(request.app)
     key = _digest(kind, secret)
-    if (principal := cache.get(key)) is not None:
+    if (principal := cache.get(key)) is not None and not cache.claim_refresh(key):
         request.state.principal = principal  # for read-your-writes routing (api/db.py)
         return principal
-    found = await run_in_threadpool(_look_up, ctx, kind, secret)
+    try:
+        found = await run_in_threadpool(_look_up, ctx, kind, secret)
+    except BaseException:
+        cache.release(key)  # another request may refresh it
+        raise
     if found is None:
+        cache.drop(key)  # revoked or expired since it was cached: refused from now on
         raise Unauthenticated(REFUSED[kind])
     principal, expires_at = found
     cache.put(key, principal, expires_at)
