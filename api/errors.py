@@ -222,6 +222,17 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     unavailable = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError) or (
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
     )
+    if isinstance(exc, sa_exc.DataError) and not unavailable:
+        # The database refused a value as data (PostgreSQL: a NUL character in text, a number out of range),
+        # found by the injection suite: the client's input, answered 422, not a 500. SQLite stores such values.
+        log.warning("api.unstorable_value", extra={"path": request.url.path, "error": str(exc.orig)[:200]})
+        return problem(
+            request,
+            status=422,
+            title="Invalid input",
+            code="unstorable_value",
+            detail="a value cannot be stored: text must not contain NUL characters and numbers must be in range",
+        )
     if not unavailable:
         return _unexpected(request, exc)
     log.warning("api.database_unavailable", extra={"path": request.url.path, "error": type(exc).__name__})

@@ -87,6 +87,9 @@ def _html_or(original: Handler) -> Handler:
         # The database is unavailable or busy: the API's answer (503, Retry-After), as a page.
         result = original(request, exc)
         api_response = await result if isinstance(result, Awaitable) else result
+        if api_response.status_code == 422:  # a value the database refused (api/errors.py: unstorable_value)
+            detail = _("A value cannot be stored: text must not contain control characters such as NUL.")
+            return render(request, "error.html", {"title": _("Not done"), "detail": detail}, status_code=422)
         detail = _(
             "The registry's database is busy or unavailable. Nothing was recorded: try again in a moment."
         )
