@@ -17,8 +17,8 @@ N per S seconds; `off` disables that limit:
   API key or session cookie; the address when there is none).
 - `ITI_RATE_LIMIT_ENABLED=false` turns all of them off (the test suite does; a benchmark may).
 
-Behind a reverse proxy the client address is the proxy's unless uvicorn runs with `--proxy-headers` and
-`--forwarded-allow-ips` naming the proxy (docs/operations.md).
+Behind a reverse proxy the client address is the proxy's unless uvicorn trusts its `X-Forwarded-For` (a proxy
+on 127.0.0.1 by default, `FORWARDED_ALLOW_IPS` for another host; docs/operations.md).
 """
 
 from __future__ import annotations
