@@ -13,7 +13,8 @@ hands everything else, unchanged, to the FastAPI routes (`api.weapons.router.get
 
 - authentication on every request, with the same credentials, order and 5-second cache as
   `api.auth.current_principal` (`api.auth.cached_principal`); a credential not in the cache (new, unknown,
-  expired) goes to the route, which checks it against the database and caches it;
+  expired), or whose entry is due for its refresh, goes to the route, which checks it against the
+  database and caches it;
 - the same permission (`weapon.read`) checked against the caller's role; a role without it goes to the
   route, which answers 403;
 - only a canonical lowercase UUID path, or a query of exactly one `serial` of at most 300 characters with
@@ -23,7 +24,8 @@ hands everything else, unchanged, to the FastAPI routes (`api.weapons.router.get
   weapons and validates them against the models); a missing weapon goes to the route (404 problem);
 - any SQLite error goes to the route too, which maps it to its problem (503 when the database is busy).
 
-Only when the app owns its SQLite engine in WAL mode and no read replica is configured (replicas are
+It sits behind the per-credential rate limit (api/ratelimit.py, installed outermost by api/app.py), so
+a flood is refused before it reads anything. Only when the app owns its SQLite engine in WAL mode and no read replica is configured (replicas are
 PostgreSQL; injected test sessions are bound to a test transaction this path could not see). It reads in
 the event loop, not a worker thread: a read of a local WAL database never waits for a writer, and its two
 indexed statements take about 30 µs, less than the hand-off to a worker thread and back. A PostgreSQL read
