@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -83,13 +84,27 @@ def body_of(data: bytes) -> Any:
     return body
 
 
+@cache
+def warmed() -> bool:
+    """One valid request first, outside the time bound: the first call loads the matcher's statements and the
+    catalogue (about a second on a busy machine), which is start-up, not a slow input."""
+    _run("trace.request", orjson.loads(orjson.dumps(TEMPLATE)))
+    return True
+
+
 def check(data: bytes) -> None:
+    warmed()
     body = body_of(data)
     kind = ("trace.request", "trace.response", "trace.close")[data[0] % 3 if data else 0]
+    with time_bound():
+        _run(kind, body)
+
+
+def _run(kind: str, body: Any) -> None:
     message = InboundMessage(
         id=uuid.UUID(int=7), kind=kind, from_country="UG", to_country="KE", sent_at=NOW, body=body
     )
-    with Session(scratch_engine()) as session, session.begin(), time_bound():
+    with Session(scratch_engine()) as session, session.begin():
         try:
             if kind == "trace.request":
                 req = answering.receive(session, message=message, config=CONFIG)
