@@ -40,7 +40,10 @@ from tracing.matching.skeleton import (
 )
 
 MAX_PROBES = 20_000
-EDGE_RANGE = 2  # an unreadable character this close to either end becomes an index range, not 26 probes
+# An unreadable first or last character becomes one index range instead of 26 probes: the same rows. Not the
+# second or last-but-one: that range leaves a character free, fetches 26 times the rows, and at 10,000,000
+# weapons hit RANGE_ROWS and cut the right weapon (docs/performance.md, "Fuzzy serial search").
+EDGE_RANGE = 1
 RANGE_ROWS = 5_000
 MIN_ANCHOR = 3
 ANCHOR_ROWS = 2_000
@@ -137,7 +140,7 @@ def _fill(p: str, holes: list[int]) -> list[str]:
 def plan(skel: str, *, budget: int = MAX_PROBES) -> Plan:
     """`probe_patterns`, with one saving: an unreadable character among the last (or first) `EDGE_RANGE`
     positions is not filled in but left to one index range on the readable prefix before it (or the suffix
-    after it) — 26 times fewer look-ups for that pattern, the same rows and more, which the scorer sorts out."""
+    after it) — 26 times fewer look-ups for that pattern, and the same rows."""
     k = skel.count(UNREADABLE)
     if k == 0 or len(SKELETON_ALPHABET) ** k > budget:
         return Plan(probe_patterns(skel, budget=budget), [], [])
