@@ -64,6 +64,7 @@ def check(data: bytes) -> None:
             assert signed is None or exc.reason == envelope.OVERSIZED, (exc.reason, exc.message)
             return
     assert got.content_digest  # canonicalises without raising
+    assert type(got.raw["v"]) is int, got.raw["v"]  # `true` and `1.0` are not version 1
     if signed is not None:
         assert got.body == signed[1].body
         assert got.content_digest == signed[1].content_digest

@@ -6,9 +6,11 @@ the per-input time bound and round-trips where that applies (see each harness's 
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -113,3 +115,19 @@ def test_federation_envelope(data: bytes) -> None:
 )  # too long for PG
 def test_trace_message_bodies(data: bytes) -> None:
     trace_body.check(data)
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_envelope_version_is_the_integer_1(version: object) -> None:
+    """A correctly signed envelope whose `v` only equals 1 in Python (`true`, `1.0`) is not version 1."""
+    raw = dict(envelope.envelope.sign(
+        envelope.KEY, id=uuid.uuid4(), kind="trace.request", from_country="UG", to_country="KE", body={},
+        sent_at=envelope.NOW,
+    ).raw)  # fmt: skip
+    raw.pop("signature")
+    raw["v"] = version
+    signing_input = envelope.envelope.ENVELOPE_PREFIX + envelope.envelope.canonical(raw)
+    raw["signature"] = envelope.envelope.b64url(envelope.KEY.sign(signing_input))
+    with pytest.raises(envelope.envelope.Rejected) as refused:
+        envelope.envelope.verify(orjson.dumps(raw), me="KE", keys=envelope.keys, now=envelope.NOW)
+    assert refused.value.reason == envelope.envelope.UNSUPPORTED_VERSION

@@ -305,7 +305,8 @@ def check_shape(raw: dict[str, Any]) -> None:
     _require(not missing, ", ".join(missing), "missing: a signed envelope has every field")
     unknown = sorted(raw.keys() - ENVELOPE_FIELDS)
     _require(not unknown, ", ".join(unknown), "not part of envelope version 1")
-    if raw["v"] != VERSION:
+    # `type(...) is int`: JSON `true` and `1.0` equal 1 in Python but are not version 1 (seen writing fuzz/).
+    if type(raw["v"]) is not int or raw["v"] != VERSION:
         raise Rejected(UNSUPPORTED_VERSION, f"envelope version {raw['v']!r} is not supported (1)", field="v")
     for name in ("id", "kind", "from_country", "to_country", "sent_at", "nonce", "key_id", "signature"):
         _require(isinstance(raw[name], str), name, "must be a string")
