@@ -44,7 +44,7 @@ CODE_LISTS: tuple[type[StrEnum], ...] = (
 )
 COMPONENTS = ("frame", "receiver", "barrel", "slide", "cylinder", "bolt", "upper receiver", "lower receiver")
 # Words the trace and outbox commands show from service data: what an overdue request owes, the actions of a
-# request's history, the outcome of a response, the parts of a delivery report.
+# request's history, the outcome of a response, the parts of a delivery report, a station sync's answers.
 DATA_WORDS = (
     "acknowledgement",
     "answer",
@@ -61,6 +61,9 @@ DATA_WORDS = (
     "retrying",
     "failed",
     "skipped",
+    "applied",
+    "conflict",
+    "rejected",
 )
 
 

@@ -15,6 +15,7 @@ import orjson
 import typer
 
 from cli.common import Exit, actor, emit, fail, parse_uuid, profile, settings, table, transaction
+from cli.i18n import L_, _, ngettext
 from hardware.codes import uii
 from hardware.codes.errors import CodeError
 from hardware.marking.errors import MachineError
@@ -79,7 +80,12 @@ def code_command(
             "size": f"{sym.width}x{sym.height}",
             "file": str(out),
         },
-        human=f"{out}: Data Matrix {sym.width}x{sym.height} for {uii.show(composed.payload)}",
+        human=_(
+            "%(path)s: Data Matrix %(size)s for %(payload)s",
+            path=out,
+            size=f"{sym.width}x{sym.height}",
+            payload=uii.show(composed.payload),
+        ),
     )
 
 
@@ -110,7 +116,9 @@ def preview_command(
             ],
             "depth_mm": composed.job.depth_mm,
         },
-        human="\n".join([f"{out}: depth {composed.job.depth_mm:g} mm", *lines]),
+        human="\n".join(
+            [_("%(path)s: depth %(depth)s mm", path=out, depth=f"{composed.job.depth_mm:g}"), *lines]
+        ),
     )
 
 
@@ -134,7 +142,7 @@ def parse_command(
             "uii": mark.uii,
             "enterprise_di": mark.enterprise_di,
         },
-        human=table(f"UII {mark.uii}", ["DI", "field", "value"], rows),
+        human=table(f"UII {mark.uii}", ["DI", _("field"), _("value")], rows),
     )
 
 
@@ -152,9 +160,13 @@ def read_command(
         with Image.open(image) as img:
             texts = decode_image(img)
     except (OSError, UnidentifiedImageError) as exc:
-        fail(f"cannot read the image {image}: {exc}", Exit.INVALID, {"field": "image"})
+        fail(
+            L_("cannot read the image %(path)s: %(error)s", path=image, error=exc),
+            Exit.INVALID,
+            {"field": "image"},
+        )
     if not texts:
-        fail(f"no code found in {image}", Exit.NOT_FOUND, {"field": "image"})
+        fail(L_("no code found in %(path)s", path=image), Exit.NOT_FOUND, {"field": "image"})
     found: list[dict[str, object]] = []
     rows: list[list[str]] = []
     with transaction() as session:
@@ -171,8 +183,8 @@ def read_command(
                 if w.manufacturer_code == mark.enterprise
             ]
             found.append({"text": text, "uii": mark.uii, "weapon_ids": ids})
-            rows.append([uii.show(text), mark.uii, ", ".join(ids) or "not in the registry"])
-    emit({"codes": found}, human=table(str(image), ["code", "UII / problem", "weapon"], rows))
+            rows.append([uii.show(text), mark.uii, ", ".join(ids) or _("not in the registry")])
+    emit({"codes": found}, human=table(str(image), [_("code"), _("UII / problem"), _("weapon")], rows))
 
 
 @app.command("run")
@@ -219,7 +231,7 @@ def run_command(
                 verifier = ImageFileCamera(camera_image)
             else:
                 fail(
-                    "a real machine needs --camera-image to verify the mark",
+                    L_("a real machine needs --camera-image to verify the mark"),
                     Exit.USAGE,
                     {"field": "camera_image"},
                 )
@@ -237,7 +249,11 @@ def run_command(
     except BadMachineSpec as exc:
         fail(str(exc), Exit.USAGE, {"field": "machine"})
     except MachineError as exc:
-        fail(f"cannot reach the machine: {exc.message}", Exit.CHECK_FAILED, {"field": "machine"})
+        fail(
+            L_("cannot reach the machine: %(error)s", error=exc.message),
+            Exit.CHECK_FAILED,
+            {"field": "machine"},
+        )
     finally:
         if frame_log is not None:
             with frame_log.open("a") as fh:
@@ -253,10 +269,15 @@ def run_command(
     }
     if not outcome.ok:
         code = Exit.INVALID if outcome.stage == "compose" else Exit.CHECK_FAILED
-        fail(f"mark failed at {outcome.stage}: {outcome.message}", code, {"stage": outcome.stage})
+        fail(
+            L_("mark failed at %(stage)s: %(message)s", stage=outcome.stage, message=outcome.message),
+            code,
+            {"stage": outcome.stage},
+        )
     emit(
         data,
-        human=f"[green]{outcome.message}[/] — event {outcome.event_id}, {len(log.entries)} frames logged",
+        human=f"[green]{outcome.message}[/] — "
+        + _("event %(id)s, %(frames)s frames logged", id=outcome.event_id, frames=len(log.entries)),
     )
 
 
@@ -277,7 +298,7 @@ def labels_command(
     from hardware.codes import labels, zpl
 
     if not (out or zpl_out or printer):
-        fail("give --out, --zpl-out or --printer", Exit.USAGE)
+        fail(L_("give --out, --zpl-out or --printer"), Exit.USAGE)
     lbls = _read_labels(source)
     written = []
     if out is not None:
@@ -295,10 +316,19 @@ def labels_command(
         try:
             zpl.send(data, host=host, port=int(port or 9100))
         except OSError as exc:
-            fail(f"cannot print to {printer}: {exc}", Exit.CHECK_FAILED, {"field": "printer"})
+            fail(
+                L_("cannot print to %(printer)s: %(error)s", printer=printer, error=exc),
+                Exit.CHECK_FAILED,
+                {"field": "printer"},
+            )
     emit(
         {"labels": len(lbls), "files": written, "printed": printer},
-        human=f"{len(lbls)} labels: {', '.join(written) or printer}",
+        human=ngettext(
+            "%(num)d label: %(where)s",
+            "%(num)d labels: %(where)s",
+            len(lbls),
+            where=", ".join(written) or printer,
+        ),
     )
 
 
@@ -352,9 +382,9 @@ def stocktake_command(
     from hardware.stations import records, stocktake
 
     if sum(x is not None for x in (scans, reader, rfid)) != 1:
-        fail("give one of --scans FILE (or -), --reader SPEC or --rfid HOST", Exit.USAGE)
+        fail(L_("give one of --scans FILE (or -), --reader SPEC or --rfid HOST"), Exit.USAGE)
     if rfid is not None and not ncage:
-        fail("--rfid needs --ncage, the code the tags were issued under", Exit.USAGE, {"field": "ncage"})
+        fail(L_("--rfid needs --ncage, the code the tags were issued under"), Exit.USAGE, {"field": "ncage"})
     lines = _collect(scans, reader, idle) if rfid is None else []
     epcs = _inventory(rfid, seconds) if rfid is not None else set()
     with transaction() as session:
@@ -375,13 +405,35 @@ def stocktake_command(
     if out is not None:
         out.write_bytes(orjson.dumps(report, default=str, option=orjson.OPT_INDENT_2))
     human = [
-        f"{location}: expected {result.expected}, found {len(result.found)}, missing {len(result.missing)}, "
-        f"elsewhere {len(result.elsewhere)}, unknown {len(result.unknown)}"
-        + (f" — saved as stocktake {saved}" if saved else "")
+        _(
+            "%(location)s: expected %(expected)s, found %(found)s, missing %(missing)s, elsewhere %(elsewhere)s, "
+            "unknown %(unknown)s",
+            location=location,
+            expected=result.expected,
+            found=len(result.found),
+            missing=len(result.missing),
+            elsewhere=len(result.elsewhere),
+            unknown=len(result.unknown),
+        )
+        + (_(" — saved as stocktake %(id)s", id=saved) if saved else "")
     ]
-    human += [f"  missing   {s.make} {s.model or ''} {s.serial} ({s.weapon_id})" for s in result.missing]
-    human += [f"  elsewhere {s.make} {s.serial}: registry says {s.location or '—'}" for s in result.elsewhere]
-    human += [f"  unknown   {uii.show(u.scan)}: {u.reason}" for u in result.unknown]
+    human += [
+        "  " + _("missing: %(weapon)s", weapon=f"{s.make} {s.model or ''} {s.serial} ({s.weapon_id})")
+        for s in result.missing
+    ]
+    human += [
+        "  "
+        + _(
+            "elsewhere: %(weapon)s: registry says %(location)s",
+            weapon=f"{s.make} {s.serial}",
+            location=s.location or "—",
+        )
+        for s in result.elsewhere
+    ]
+    human += [
+        "  " + _("unknown: %(scan)s: %(reason)s", scan=uii.show(u.scan), reason=u.reason)
+        for u in result.unknown
+    ]
     emit(report, human="\n".join(human))
     if not result.clean:
         raise typer.Exit(Exit.CHECK_FAILED)
@@ -403,7 +455,11 @@ def _collect(scans: Path | None, reader: str | None, idle: float) -> list[str]:
         while (code := rdr.read(idle)) is not None:
             out.append(code)
     except MachineError as exc:
-        fail(f"reader failed after {len(out)} reads: {exc.message}", Exit.CHECK_FAILED, {"field": "reader"})
+        fail(
+            L_("reader failed after %(reads)s reads: %(error)s", reads=len(out), error=exc.message),
+            Exit.CHECK_FAILED,
+            {"field": "reader"},
+        )
     finally:
         rdr.close()
     return out
@@ -420,7 +476,7 @@ def _inventory(rfid: str, seconds: float) -> set[str]:
         finally:
             reader.close()
     except MachineError as exc:
-        fail(f"RFID inventory failed: {exc.message}", Exit.CHECK_FAILED, {"field": "rfid"})
+        fail(L_("RFID inventory failed: %(error)s", error=exc.message), Exit.CHECK_FAILED, {"field": "rfid"})
 
 
 def _report(result: Stocktake) -> dict[str, object]:

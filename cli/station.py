@@ -15,6 +15,7 @@ import typer
 
 from cli import mark
 from cli.common import Exit, actor, emit, engine, fail, parse_uuid, profile, settings, table, transaction
+from cli.i18n import L_, _, label, ngettext
 
 app = typer.Typer(
     help="Marking station: mark and verify, preview, stocktake, reserve serials, offline campaigns.",
@@ -32,9 +33,13 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         doc = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
-        fail(f"cannot read the {what} {path}: {exc}", Exit.INVALID, {"field": what})
+        fail(L_("cannot read %(path)s: %(error)s", path=path, error=exc), Exit.INVALID, {"field": what})
     if not isinstance(doc, dict):
-        fail(f"{path} is not a {what}", Exit.INVALID, {"field": what})
+        fail(
+            L_("%(path)s is not the expected JSON document (%(what)s)", path=path, what=what),
+            Exit.INVALID,
+            {"field": what},
+        )
     return doc
 
 
@@ -56,7 +61,11 @@ def reserve_serial_command(
 
     cc = country or settings().node_country
     if not cc:
-        fail("this node has no country (ITI_NODE_COUNTRY); give --country", Exit.USAGE, {"field": "country"})
+        fail(
+            L_("this node has no country (ITI_NODE_COUNTRY); give --country"),
+            Exit.USAGE,
+            {"field": "country"},
+        )
     with transaction() as session:
         scope = serials.scope_for(country=cc, year=year, prefix=prefix)
         got = serials.reserve(
@@ -64,7 +73,7 @@ def reserve_serial_command(
         )
     emit(
         {"serial": got.serial, "scope": got.scope, "seq": got.seq, "id": str(got.reservation.id)},
-        human=f"reserved serial [bold]{got.serial}[/] ({purpose})",
+        human=_("reserved serial [bold]%(serial)s[/] (%(purpose)s)", serial=got.serial, purpose=purpose),
     )
 
 
@@ -87,7 +96,9 @@ def stocktakes_command(
             for s in found
         ]  # fmt: skip
     cols = ["id", "counted", "location", "by", "expected", "found", "missing", "elsewhere", "unknown"]
-    emit([dict(zip(cols, r, strict=True)) for r in rows], human=table("stocktakes", cols, rows))
+    headers = [_("id"), _("counted"), _("location"), _("by"), _("expected"), _("found"), _("missing")]
+    headers += [_("elsewhere"), _("unknown")]
+    emit([dict(zip(cols, r, strict=True)) for r in rows], human=table(_("stocktakes"), headers, rows))
 
 
 @app.command("stocktake-export")
@@ -103,7 +114,10 @@ def stocktake_export_command(
         rec = records.get(session, sid)
         out.write_text(records.to_csv(rec), encoding="utf-8", newline="")
         lines = len(rec.lines)
-    emit({"file": str(out), "lines": lines}, human=f"{out}: {lines} lines")
+    emit(
+        {"file": str(out), "lines": lines},
+        human=ngettext("%(path)s: %(num)d line", "%(path)s: %(num)d lines", lines, path=out),
+    )
 
 
 # --- offline stations -------------------------------------------------------------------------------------
@@ -130,7 +144,14 @@ def checkout_command(
             "file": str(out),
             "sha256": offline.digest(data),
         },
-        human=f"{out}: {co['weapons']} weapons checked out to {station} (checkout {co['id']})",
+        human=ngettext(
+            "%(path)s: %(num)d weapon checked out to %(station)s (checkout %(id)s)",
+            "%(path)s: %(num)d weapons checked out to %(station)s (checkout %(id)s)",
+            co["weapons"],
+            path=out,
+            station=station,
+            id=co["id"],
+        ),
     )
 
 
@@ -154,7 +175,13 @@ def init_command(
         co_id, name, n = loaded.checkout.id, loaded.checkout.station, loaded.checkout.weapons
     emit(
         {"checkout_id": str(co_id), "station": name, "weapons": n, "rows": loaded.rows},
-        human=f"station {name} ready offline with {n} weapons (checkout {co_id})",
+        human=ngettext(
+            "station %(name)s ready offline with %(num)d weapon (checkout %(id)s)",
+            "station %(name)s ready offline with %(num)d weapons (checkout %(id)s)",
+            n,
+            name=name,
+            id=co_id,
+        ),
     )
 
 
@@ -183,7 +210,10 @@ def export_events_command(
     with transaction() as session:
         batch = offline.pending_events(session)
     out.write_bytes(offline.dumps(batch))
-    emit({"file": str(out), "events": len(batch["events"])}, human=f"{out}: {len(batch['events'])} events")
+    emit(
+        {"file": str(out), "events": len(batch["events"])},
+        human=ngettext("%(path)s: %(num)d event", "%(path)s: %(num)d events", len(batch["events"]), path=out),
+    )
 
 
 @app.command("import-events")
@@ -217,7 +247,7 @@ def import_answers_command(
     doc = _read_json(source, "answers")
     with transaction() as session:
         n = offline.remember_answers(session, answers=doc.get("answers") or [], actor=actor())
-    emit({"remembered": n}, human=f"{n} answers kept")
+    emit({"remembered": n}, human=ngettext("%(num)d answer kept", "%(num)d answers kept", n))
 
 
 @app.command("sync")
@@ -248,12 +278,16 @@ def sync_command(
                 )
                 if resp.status_code != 200:
                     _remember(answers)
-                    fail(f"the registry refused the upload ({resp.status_code}): {resp.text[:500]}",
-                         Exit.CHECK_FAILED, {"sent": start})  # fmt: skip
+                    fail(L_("the registry refused the upload (%(status)s): %(body)s", status=resp.status_code,
+                            body=resp.text[:500]), Exit.CHECK_FAILED, {"sent": start})  # fmt: skip
                 answers += resp.json()["answers"]
     except httpx.HTTPError as exc:
         _remember(answers)
-        fail(f"cannot reach {to}: {exc}", Exit.CHECK_FAILED, {"answered": len(answers)})
+        fail(
+            L_("cannot reach %(url)s: %(error)s", url=to, error=exc),
+            Exit.CHECK_FAILED,
+            {"answered": len(answers)},
+        )
     _remember(answers)
     _report_sync(answers)
 
@@ -270,10 +304,27 @@ def _report_sync(answers: list[dict[str, Any]]) -> None:
     new = [a for a in answers if not a["duplicate"]]
     counts = {s: sum(1 for a in new if a["status"] == s) for s in ("applied", "conflict", "rejected")}
     data = {**counts, "duplicates": len(answers) - len(new), "answers": answers}
-    human = [f"sent {len(answers)}: applied {counts['applied']}, conflicts {counts['conflict']}, "
-             f"rejected {counts['rejected']}, already received {len(answers) - len(new)}"]  # fmt: skip
+    human = [
+        _(
+            "sent %(sent)s: applied %(applied)s, conflicts %(conflicts)s, rejected %(rejected)s, "
+            "already received %(duplicates)s",
+            sent=len(answers),
+            applied=counts["applied"],
+            conflicts=counts["conflict"],
+            rejected=counts["rejected"],
+            duplicates=len(answers) - len(new),
+        )
+    ]
     human += [
-        f"  {a['status']:9} weapon {a['weapon_id']}: {a['reason']}" for a in new if a["status"] != "applied"
+        "  "
+        + _(
+            "%(status)s: weapon %(weapon)s: %(reason)s",
+            status=label(a["status"]),
+            weapon=a["weapon_id"],
+            reason=a["reason"],
+        )
+        for a in new
+        if a["status"] != "applied"
     ]
     emit(data, human="\n".join(human))
 
@@ -292,7 +343,8 @@ def conflicts_command(
         rows = [[str(r.id), r.station, str(r.weapon_id), r.event_type, r.offline_at.strftime("%Y-%m-%d %H:%M"),
                  r.status, r.reason] for r in found]  # fmt: skip
     cols = ["id", "station", "weapon", "event", "offline at", "status", "reason"]
-    emit([dict(zip(cols, r, strict=True)) for r in rows], human=table("station events", cols, rows))
+    headers = [_("id"), _("station"), _("weapon"), _("event"), _("offline at"), _("status"), _("reason")]
+    emit([dict(zip(cols, r, strict=True)) for r in rows], human=table(_("station events"), headers, rows))
 
 
 @app.command("resolve")
@@ -312,6 +364,6 @@ def resolve_command(
             session, sync_id=sid, apply=apply, actor=actor(), reason=reason, profile=profile(),
             home_country=settings().node_country,
         )  # fmt: skip
-    emit(got.as_dict(), human=f"{got.status}: {got.reason}")
+    emit(got.as_dict(), human=f"{label(got.status)}: {got.reason}")
     if got.status != "applied" and apply:
         raise typer.Exit(Exit.CONFLICT)
