@@ -38,6 +38,7 @@ def _test_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         "ITI_NODE_COUNTRY": "KE",
         "ITI_FEDERATION_DELIVERY_INTERVAL": "0",  # no background delivery unless a test starts it
         "ITI_RATE_LIMIT_ENABLED": "false",  # tests/security/test_rate_limits.py turns the limits on
+        "ITI_LANG": "en",  # the tests read English output whatever the locale of the machine running them
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
