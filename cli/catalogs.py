@@ -22,6 +22,7 @@ from babel.messages.pofile import read_po, write_po
 
 from cli.i18n import DEFAULT, LANGUAGES, catalog_path
 from registry.codes import EventType, MarkCondition, MarkingKind, Status
+from registry.l10n import untranslated
 from registry.users.roles import Role
 from tracing.requests.codes import Completeness, Confidentiality, Direction, TraceState, Urgency
 
@@ -102,18 +103,6 @@ def _ui_catalog(lang: str) -> Catalog | None:
         return None
     with path.open("rb") as f:
         return read_po(f, locale=lang)
-
-
-def untranslated(catalog: Catalog) -> list[str]:
-    """Message ids of `catalog` with an empty translation (any plural form empty counts)."""
-    out = []
-    for m in catalog:
-        if not m.id:
-            continue
-        strings = m.string if isinstance(m.string, tuple) else (m.string,)
-        if not all(strings):
-            out.append(m.id if isinstance(m.id, str) else m.id[0])
-    return out
 
 
 def update(langs: Iterable[str] = LANGUAGES) -> dict[str, int]:

@@ -16,7 +16,6 @@ Starlette at module level, and the CLI must start without loading the web stack.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -24,9 +23,7 @@ from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
+from registry.l10n import compile_catalog
 
 LANGUAGES: tuple[str, ...] = ("ar", "zh", "en", "fr", "ru", "es")
 DEFAULT = "en"
@@ -44,14 +41,7 @@ def catalog_path(lang: str) -> Path:
 
 @cache
 def translations(lang: str) -> NullTranslations:
-    if lang == DEFAULT or not catalog_path(lang).exists():
-        return NullTranslations()
-    with catalog_path(lang).open("rb") as f:
-        catalog = read_po(f, locale=lang)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return Translations(fp=buf)
+    return NullTranslations() if lang == DEFAULT else compile_catalog(catalog_path(lang), lang)
 
 
 def _language_of(value: str) -> str | None:

@@ -28,6 +28,7 @@ from registry.codes import (
     OrgKind,
     Status,
 )
+from registry.l10n import untranslated
 from reports.i18n import DEFAULT, LANGUAGES, catalog_path
 from tracing.requests.codes import (
     Completeness,
@@ -91,10 +92,6 @@ def load(lang: str) -> Catalog:
         return Catalog(locale=lang, project="iti-registry-documents", domain="messages")
     with path.open("rb") as f:
         return read_po(f, locale=lang)
-
-
-def untranslated(catalog: Catalog) -> list[str]:
-    return [str(m.id) for m in catalog if m.id and not m.string]
 
 
 def update(langs: Iterable[str] = LANGUAGES) -> dict[str, int]:

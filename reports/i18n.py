@@ -7,7 +7,6 @@ request: the same process renders a French report for one caller and an Arabic o
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -17,12 +16,10 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
-from babel.support import Translations
 
 from registry.errors import ValidationError
+from registry.l10n import compile_catalog
 
 LANGUAGES: dict[str, str] = {
     "ar": "العربية",
@@ -48,14 +45,7 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker nam
 
 @cache
 def translations(lang: str) -> NullTranslations:
-    if lang == DEFAULT or not catalog_path(lang).exists():
-        return NullTranslations()
-    with catalog_path(lang).open("rb") as f:
-        catalog = read_po(f, locale=lang)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return Translations(fp=buf)
+    return NullTranslations() if lang == DEFAULT else compile_catalog(catalog_path(lang), lang)
 
 
 def check_language(lang: str | None) -> str:

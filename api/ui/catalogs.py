@@ -28,6 +28,7 @@ from registry.codes import (
     Status,
 )
 from registry.imports.jobs_models import JobStatus
+from registry.l10n import untranslated
 from registry.users.roles import Role
 from tracing.requests.codes import (
     Completeness,
@@ -125,18 +126,6 @@ def load(lang: str) -> Catalog:
         return Catalog(locale=lang, project="iti-registry", domain="messages")
     with path.open("rb") as f:
         return read_po(f, locale=lang)
-
-
-def untranslated(catalog: Catalog) -> list[str]:
-    """Message ids of `catalog` with an empty translation (any plural form empty counts)."""
-    out = []
-    for m in catalog:
-        if not m.id:
-            continue
-        strings = m.string if isinstance(m.string, tuple) else (m.string,)
-        if not all(strings):
-            out.append(m.id if isinstance(m.id, str) else m.id[0])
-    return out
 
 
 def update(langs: Iterable[str] = LANGUAGES) -> dict[str, int]:

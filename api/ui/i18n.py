@@ -12,7 +12,6 @@ that broke the rule, and the field they name is shown next to the translated for
 
 from __future__ import annotations
 
-import io
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import cache
@@ -22,12 +21,11 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from babel.support import Translations
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from registry.l10n import compile_catalog
 
 LANGUAGES: dict[str, str] = {
     "ar": "العربية",
@@ -51,14 +49,7 @@ def catalog_path(lang: str) -> Path:
 
 @cache
 def translations(lang: str) -> NullTranslations:
-    if lang == DEFAULT or not catalog_path(lang).exists():
-        return NullTranslations()
-    with catalog_path(lang).open("rb") as f:
-        catalog = read_po(f, locale=lang)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return Translations(fp=buf)
+    return NullTranslations() if lang == DEFAULT else compile_catalog(catalog_path(lang), lang)
 
 
 def negotiate(request: Request) -> str:
