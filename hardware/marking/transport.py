@@ -61,8 +61,9 @@ class SerialTransport:
             raise Disconnected(f"serial port failed while sending: {exc}") from exc
 
     def read(self, timeout: float) -> bytes:
-        self._port.timeout = max(timeout, 0.0)
         try:
+            # Setting the timeout reconfigures the port (tcsetattr), which fails with EIO once it is gone.
+            self._port.timeout = max(timeout, 0.0)
             first = self._port.read(1)
             data = first + (
                 self._port.read(self._port.in_waiting) if first and self._port.in_waiting else b""
