@@ -21,7 +21,7 @@ from cli.common import (
     table,
     transaction,
 )
-from cli.i18n import L_, _, label, ngettext
+from cli.i18n import L_, N_, _, label, named, ngettext
 from registry.errors import RegistryError
 from registry.history import service as history
 from registry.history.inputs import EventInput
@@ -35,6 +35,8 @@ from registry.weapons import service as weapons
 app = typer.Typer(help="Register weapons and look them up.", no_args_is_help=True)
 
 Opt = typer.Option
+# A component's moves, read with the weapon column that follows them.
+COMPONENT_ACTIONS = {"installed": N_("installed in"), "removed": N_("removed from")}
 
 
 def weapon_dict(w: Any, s: Any) -> dict[str, Any]:
@@ -212,10 +214,11 @@ def show(weapon: Annotated[str, typer.Argument(help="Weapon id, serial or mark t
         w, s = weapons.get(session, wid)
         marks = [marking_dict(m) for m in weapon_repo.markings_of(session, wid)]
         data = weapon_dict(w, s) | {"markings": marks}
+        names = _category_names(session)
     human = table(
         _("Weapon %(id)s", id=w.id),
         [_("field"), _("value")],
-        [[k, label(v) if k == "status" else v] for k, v in data.items() if k != "markings"],
+        [[label(k), _shown(k, v, names)] for k, v in data.items() if k != "markings"],
     )
     emit(data, human=human)
     if not STATE.json:
@@ -282,14 +285,40 @@ def list_(
                 session, make=make, model=model, status=status, category=category, limit=limit
             )
         rows = [weapon_dict(w, s) for w, s in pairs]
+        names = _category_names(session)
     emit(
         rows,
         human=table(
             ngettext("%(num)d weapon", "%(num)d weapons", len(rows)),
             [_("id"), _("category"), _("make"), _("model"), _("serial"), _("status")],
-            [[r["id"], r["category"], r["make"], r["model"], r["serial"], label(r["status"])] for r in rows],
+            [
+                [
+                    r["id"],
+                    named(r["category"], names.get(r["category"])),
+                    r["make"],
+                    r["model"],
+                    r["serial"],
+                    label(r["status"]),
+                ]
+                for r in rows
+            ],
         ),
     )
+
+
+def _category_names(session: Any) -> dict[str, str]:
+    return {code: c.name for code, c in load_catalogue(session).categories.items()}
+
+
+def _shown(field: str, value: Any, names: dict[str, str]) -> Any:
+    """A value of `weapon show` for a person: codes as words, yes/no, the category with its name."""
+    if field in ("status", "frame_material"):
+        return label(value)
+    if field == "category" and value in names:
+        return f"{value} — {_(names[value])}"  # the code officers type, and what it means
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return value
 
 
 @app.command("history")
@@ -506,6 +535,6 @@ def component_history(component: Annotated[str, typer.Argument(help="Component i
         human=table(
             _("Component %(id)s", id=component),
             [_("when"), _("action"), _("weapon")],
-            [[r["at"], r["action"], r["weapon_id"]] for r in rows],
+            [[r["at"], _(COMPONENT_ACTIONS.get(r["action"], r["action"])), r["weapon_id"]] for r in rows],
         ),
     )

@@ -49,6 +49,7 @@ from registry.weapons import read_model
 from registry.weapons import repository as weapon_repo
 from registry.weapons import service as weapons
 from tracing.matching import service as matcher
+from tracing.matching.description import Description
 
 router = APIRouter(prefix="/api/v1/weapons", tags=["weapons"])
 
@@ -74,7 +75,9 @@ Out = TypeVar("Out", bound=BaseModel)
 FUZZY_DESCRIPTION = (
     "With `fuzzy=true`: ranked candidates for a damaged or misread `serial` (or mark text), each with a "
     "score and the reason — `?` marks an unreadable character; look-alikes (0/O/D/Q, 1/I/L/7, 2/Z, 5/S, 6/G, "
-    "8/B) and one transposition are tolerated (docs/tracing.md, the matcher). `limit` caps the list."
+    "8/B) and one transposition are tolerated (docs/tracing.md, the matcher). `limit` caps the list. "
+    "With `fuzzy=true`, `make`, `model`, `calibre` and `category` describe the weapon as seen: they rank "
+    "the candidates (a record that agrees comes first) and remove none."
 )
 
 
@@ -134,11 +137,17 @@ def search_weapons(
     model: Annotated[str | None, Query(max_length=200)] = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     category: Annotated[str | None, Query(max_length=60)] = None,
+    calibre: Annotated[
+        str | None, Query(max_length=60, description="With `fuzzy=true` only: ranks the candidates")
+    ] = None,
     cursor: Annotated[uuid.UUID | None, Query(description="The `next` link's cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> WeaponPage | CandidatePage:
     if fuzzy:
-        return _candidates(session, serial, limit)
+        seen = Description(make=make, model=model, calibre=calibre, category=category)
+        return _candidates(session, serial, limit, seen)
+    if calibre is not None:
+        raise ValidationError("calibre ranks fuzzy candidates: give it with fuzzy=true", field="calibre")
     if serial is not None:
         found = weapons.find_by_mark(
             session,
@@ -164,10 +173,10 @@ def search_weapons(
     return WeaponPage(items=[WeaponOut.of(w, s) for w, s in pairs], next=nxt)
 
 
-def _candidates(session: Session, serial: str | None, limit: int) -> CandidatePage:
+def _candidates(session: Session, serial: str | None, limit: int, seen: Description) -> CandidatePage:
     if serial is None:
         raise ValidationError("fuzzy=true needs the serial as read", field="serial")
-    found = matcher.find_candidates(session, observed=serial, limit=min(limit, 50))
+    found = matcher.find_candidates(session, observed=serial, limit=min(limit, 50), description=seen)
     return CandidatePage(
         query=matcher.Query.parse(serial).text,
         items=[
@@ -185,6 +194,8 @@ def _match(c: matcher.Candidate) -> dict[str, object]:
         "matched": c.matched,
         "source": c.source,
         "method": c.method,
+        "agreed": list(c.agreed),
+        "rank_score": c.rank_score,
     }
 
 

@@ -264,6 +264,11 @@ class MatchOut(BaseModel):
     matched: str = Field(description="The registered serial or mark text (normalised) that matched")
     source: str = Field(description="weapon_serial, mark_serial or mark_text")
     method: str = Field(description="exact, probe (index probes) or anchor (readable prefix/suffix)")
+    agreed: list[str] = Field(
+        default_factory=list,
+        description="The described fields (make, model, calibre, category) the weapon's record agrees with",
+    )
+    rank_score: float = Field(description="The order of the list: `score` plus the description's agreement")
 
 
 class CandidateOut(WeaponOut):

@@ -194,6 +194,23 @@ def test_fuzzy_search_ranks_candidates_with_reasons(client: TestClient, officer:
     assert missing.json()["field"] == "serial"
 
 
+def test_fuzzy_search_is_ranked_by_the_described_weapon(client: TestClient, officer: dict[str, str]) -> None:
+    glock = register(client, officer, serial="FD7300451")["id"]
+    beretta = register(client, officer, serial="FD7300452", make="Beretta", model="92FS")["id"]
+    params = {"serial": "FD730045?", "fuzzy": "true"}
+    for make, model, first in (("Beretta", "92 FS", beretta), ("glock", "17", glock)):
+        r = client.get("/api/v1/weapons", params={**params, "make": make, "model": model}, headers=officer)
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        assert items[0]["id"] == first
+        assert {c["id"] for c in items} == {glock, beretta}  # ranked, not filtered
+        assert items[0]["match"]["agreed"] == ["make", "model"]
+        assert items[0]["match"]["rank_score"] > items[1]["match"]["rank_score"]
+    r = client.get("/api/v1/weapons", params={"serial": "FD7300451", "calibre": "9x19"}, headers=officer)
+    assert r.status_code == 422
+    assert r.json()["field"] == "calibre"
+
+
 def test_stolen_then_exported_is_409_naming_the_status(client: TestClient, officer: dict[str, str]) -> None:
     wid = register(client, officer)["id"]
     r = client.post(

@@ -25,10 +25,12 @@ from sqlalchemy.orm import Session
 
 from registry.markings.models import Marking
 from registry.weapons.models import Weapon
+from tracing.matching.description import Registered
 from tracing.matching.models import SerialSkeleton
 from tracing.matching.skeleton import reversed_tail, skeleton
 
 S = SerialSkeleton
+W = Weapon
 
 
 @dataclass(frozen=True)
@@ -190,3 +192,24 @@ def rebuild(session: Session, *, batch: int = 10_000) -> int:
 
 def count(session: Session) -> int:
     return session.execute(select(func.count()).select_from(S)).scalar_one()
+
+
+def registered(session: Session, weapon_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Registered]:
+    """What a description is compared with, for each of `weapon_ids` (one statement per 5,000)."""
+    cols = (W.id, W.make, W.manufacturer_code, W.model, W.calibre, W.category, W.country_of_manufacture,
+            W.year_of_manufacture)  # fmt: skip
+    out: dict[uuid.UUID, Registered] = {}
+    ids = list(weapon_ids)
+    for i in range(0, len(ids), 5_000):
+        chunk = ids[i : i + 5_000]
+        if session.get_bind().dialect.name == "postgresql":
+            cond = W.id == func.any(bindparam("ids", chunk, type_=ARRAY(Uuid)))
+        else:
+            # SQLite stores the id as 32 hex digits; the list travels as one JSON parameter.
+            sub = select(literal_column("value")).select_from(
+                func.json_each(bindparam("ids", _json(u.hex for u in chunk)))
+            )
+            cond = W.id.in_(sub)
+        for r in session.execute(select(*cols).where(cond)):
+            out[r[0]] = Registered(*r[1:])
+    return out

@@ -16,13 +16,18 @@ Every row found is scored by `scorer.compare` (pure), the best row per weapon ke
 score. Recall limits (docs/tracing.md): a reading with a character missing or added is not found; more than
 three unreadable characters rely on the anchors; characters outside the confusable classes that the officer
 did not mark `?` are tolerated once, and only through the anchors.
+
+3. **Description.** With a `Description` (make, model, calibre… as the finder saw them), the candidates that
+   could still reach the list once it counts are compared with it (`description.py`) and ranked by the
+   marking's score plus the agreement. The marking's own score is kept and shown; the agreement is named in
+   the reason. At most `DESCRIBED_ROWS` weapons are compared, best marking scores first.
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -30,6 +35,7 @@ from registry.errors import ValidationError
 from registry.weapons import service as weapons
 from registry.weapons.models import Weapon, WeaponState
 from tracing.matching import repository as repo
+from tracing.matching.description import MAX_BONUS, Description
 from tracing.matching.scorer import Comparison, compare
 from tracing.matching.skeleton import (
     REVERSED_TAIL,
@@ -48,7 +54,16 @@ RANGE_ROWS = 5_000
 MIN_ANCHOR = 3
 ANCHOR_ROWS = 2_000
 MAX_LENGTH = 300
+DESCRIBED_ROWS = 5_000
 
+DESCRIBED_FIELD = {
+    "make": "make",
+    "model": "model",
+    "calibre": "calibre",
+    "category": "category",
+    "country": "country of manufacture",
+    "year": "year of manufacture",
+}
 SOURCE_LABEL = {
     "weapon_serial": "the weapon's serial",
     "mark_serial": "the serial of a mark",
@@ -67,10 +82,16 @@ class Candidate:
     matched: str  # the registered text that matched
     source: str
     method: str  # exact | probe | anchor
+    agreement: float = 0.0  # what the description adds to the ranking (0 without one)
+    agreed: tuple[str, ...] = ()  # the described fields the weapon's record agrees with
+
+    @property
+    def rank_score(self) -> float:
+        return round(self.score + self.agreement, 4)
 
     @property
     def sort_key(self) -> tuple[float, int, str]:
-        return (-self.score, 0 if self.exact else 1, str(self.weapon_id))
+        return (-self.rank_score, 0 if self.exact else 1, str(self.weapon_id))
 
 
 @dataclass(frozen=True)
@@ -173,9 +194,15 @@ def anchors(skel: str) -> tuple[str | None, str | None]:
 
 
 def find_candidates(
-    session: Session, *, observed: str, limit: int = 10, field: str = "serial"
+    session: Session,
+    *,
+    observed: str,
+    limit: int = 10,
+    field: str = "serial",
+    description: Description | None = None,
 ) -> list[Candidate]:
-    """Ranked candidates for one observed marking (serial or whole mark text)."""
+    """Ranked candidates for one observed marking (serial or whole mark text), ranked with the weapon's
+    description when one is given."""
     q = Query.parse(observed, field=field)
     skel = skeleton(q.text)
     n = len(q.text)
@@ -193,7 +220,38 @@ def find_candidates(
             _consider(found, repo.by_prefix(session, n, prefix, limit=ANCHOR_ROWS), q, "anchor", 1)
         if suffix:
             _consider(found, repo.by_suffix(session, n, suffix, limit=ANCHOR_ROWS), q, "anchor", 1)
-    return sorted(found.values(), key=lambda c: c.sort_key)[:limit]
+    ranked = sorted(found.values(), key=lambda c: c.sort_key)
+    if description:
+        ranked = _described(session, ranked, description, limit)
+    return ranked[:limit]
+
+
+def _described(
+    session: Session, ranked: list[Candidate], description: Description, limit: int
+) -> list[Candidate]:
+    """`ranked` reordered by marking score plus agreement with `description`. Only candidates whose marking
+    score is within `MAX_BONUS` of the `limit`-th best can change places in the list, so only those are
+    read from the registry."""
+    if not ranked:
+        return ranked
+    floor = ranked[min(limit, len(ranked)) - 1].score - MAX_BONUS
+    reach = [c for c in ranked if c.score >= floor][:DESCRIBED_ROWS]
+    records = repo.registered(session, [c.weapon_id for c in reach])
+    out = []
+    for c in reach:
+        w = records.get(c.weapon_id)
+        if w is None:
+            out.append(c)
+            continue
+        bonus, agreed = description.agreement(w)
+        reason = c.reason + (f"; {_agreed_text(agreed)} as described" if agreed else "")
+        out.append(replace(c, agreement=bonus, agreed=agreed, reason=reason))
+    return sorted(out, key=lambda c: c.sort_key) + ranked[len(reach) :]
+
+
+def _agreed_text(fields: tuple[str, ...]) -> str:
+    names = [DESCRIBED_FIELD[f] for f in fields]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -21,7 +21,12 @@ from tracing.matching.skeleton import (
     skeleton,
 )
 
-MIGRATION = Path(__file__).parents[3] / "registry/migrations/versions/2026_11_24_0008_trace_requests.py"
+VERSIONS = Path(__file__).parents[3] / "registry/migrations/versions"
+# The migrations that write the skeleton function out (0012 recreates the SQLite triggers).
+MIGRATIONS = [
+    VERSIONS / "2026_11_24_0008_trace_requests.py",
+    VERSIONS / "2026_11_25_0012_sqlite_skeleton_once.py",
+]
 
 
 @pytest.mark.parametrize("cls", CONFUSABLE_CLASSES)
@@ -43,8 +48,9 @@ def test_observed_text_keeps_unreadable_positions() -> None:
     assert normalise_observed(" ab-12?4 *x_y ") == "AB12?4?X?Y"
 
 
-def test_the_migration_carries_the_same_mapping() -> None:
-    source = MIGRATION.read_text(encoding="utf-8")
+@pytest.mark.parametrize("migration", MIGRATIONS, ids=lambda p: p.name[11:15])
+def test_the_migration_carries_the_same_mapping(migration: Path) -> None:
+    source = migration.read_text(encoding="utf-8")
     frm = re.search(r'SKELETON_FROM = "([^"]+)"', source)
     to = re.search(r'SKELETON_TO = "([^"]+)"', source)
     assert frm
