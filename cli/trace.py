@@ -17,7 +17,7 @@ import typer
 
 from cli.common import Exit, actor, emit, fail, parse_uuid, print_warnings, table, transaction
 from cli.i18n import L_, _, label, ngettext
-from tracing.requests import exchange
+from tracing.requests import disclosure, exchange
 from tracing.requests import service as traces
 from tracing.requests import stats as trace_stats
 from tracing.requests.inputs import ObservedMarking, TraceRequestInput
@@ -28,6 +28,10 @@ app = typer.Typer(
 )
 
 Id = Annotated[str, typer.Argument(help="The request id")]
+Purpose = Annotated[
+    str, typer.Option(help="What the information is used for: an intended-use code (REQ-32, docs/tracing.md)")
+]
+Recipient = Annotated[str | None, typer.Option(help="Who the information is disclosed to")]
 
 
 def _summary(r: TraceRequest) -> dict[str, Any]:
@@ -223,6 +227,8 @@ def show(request_id: Id) -> None:
 @app.command("export")
 def export(
     request_id: Id,
+    purpose: Purpose,
+    recipient: Recipient = None,
     out: Annotated[Path | None, typer.Option(help="Write the JSON here (default: standard output)")] = None,
 ) -> None:
     """The request and its answer as one structured JSON document (format iti-trace-export/1, docs/tracing.md)
@@ -231,7 +237,11 @@ def export(
 
     with transaction() as session:
         doc = exchange.export_document(
-            session, actor=actor(), request_id=parse_uuid(request_id, "request_id")
+            session,
+            actor=actor(),
+            request_id=parse_uuid(request_id, "request_id"),
+            purpose=purpose,
+            recipient=recipient,
         )
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     if out is None:
@@ -360,6 +370,17 @@ def close(
 ) -> None:
     """Close an answered, restricted or refused request (or discard a draft)."""
     _act(traces.close, request_id, note=note, origin_established=established)
+
+
+@app.command("notify-disclosure")
+def notify_disclosure(
+    request_id: Id,
+    purpose: Purpose,
+    recipient: Annotated[str, typer.Option(help="Who the information is disclosed to")],
+    reason: Annotated[str, typer.Option(help="Why, as told to the providing state")],
+) -> None:
+    """Give the state that provided the information notice of its disclosure (a signed message)."""
+    _act(disclosure.notify_disclosure, request_id, purpose=purpose, recipient=recipient, reason=reason)
 
 
 @app.command("follow-up")

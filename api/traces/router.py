@@ -22,14 +22,17 @@ from api.traces.schemas import (
     AttachmentOut,
     CloseIn,
     DelayIn,
+    DisclosureNoticeIn,
     FollowUpIn,
     GroundsIn,
+    NoticeOut,
     OverdueOut,
     TraceDocument,
     TraceIn,
     TraceOut,
     TracePage,
     TraceSummary,
+    UseLimitsOut,
     WarningOut,
     officer_actions,
     transitions_out,
@@ -37,12 +40,23 @@ from api.traces.schemas import (
 from registry.users.roles import Permission
 from registry.users.service import Principal
 from registry.warnings import Warning
+from tracing.requests import disclosure, exchange, stats
 from tracing.requests import service as traces
-from tracing.requests import stats
 from tracing.requests.errors import AttachmentRejected, TraceNotFound
 from tracing.requests.models import TraceRequest
 
 router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
+PurposeQuery = Annotated[
+    str,
+    Query(
+        max_length=32,
+        description="What the information is used for (an intended-use code): the request's stated purpose, "
+        "or another one after a delivered disclosure notice to the providing state (REQ-32)",
+    ),
+]
+RecipientQuery = Annotated[
+    str | None, Query(max_length=200, description="Who the information is disclosed to, if anyone")
+]
 
 Reader = Annotated[Principal, Depends(require(Permission.TRACE_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.TRACE_WRITE))]
@@ -61,6 +75,14 @@ def _document(session: Session, req: TraceRequest, warnings: list[Warning] | Non
         **base.model_dump(),
         transitions=transitions_out(traces.transitions(session, req.id)),
         attachments=[AttachmentOut.of(a) for a in traces.attachments(session, req.id)],
+        use_limits=UseLimitsOut(
+            stated_purpose=disclosure.stated_purpose(req),
+            confidentiality=req.confidentiality,
+            providing_state=disclosure.providing_state(req)
+            if disclosure.holds_received_information(req)
+            else None,
+            disclosure_notices=[NoticeOut.model_validate(n) for n in disclosure.notices(session, req)],
+        ),
         warnings=[WarningOut(**w.as_dict()) for w in warnings or []],  # type: ignore[arg-type]
     )
 
@@ -148,6 +170,38 @@ def trace_stats(
 )
 def get_trace(request_id: uuid.UUID, session: DbSession, who: Reader) -> TraceDocument:
     return _document(session, traces.view(session, actor=who.username, request_id=request_id))
+
+
+@router.get(
+    "/{request_id}/export",
+    summary="The request and its answer as one structured document (iti-trace-export/1) for other channels, "
+    "for a declared purpose (audited)",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def export_trace(
+    request_id: uuid.UUID,
+    session: DbSession,
+    who: Reader,
+    purpose: PurposeQuery,
+    recipient: RecipientQuery = None,
+) -> dict[str, Any]:
+    return exchange.export_document(
+        session, actor=who.username, request_id=request_id, purpose=purpose, recipient=recipient
+    )
+
+
+@router.post(
+    "/{request_id}/disclosure-notice",
+    summary="Give the providing state notice of a disclosure of its information (purpose, recipient, reason)",
+    responses=WRITE_ERRORS,
+)
+def notify_disclosure(
+    request_id: uuid.UUID, body: DisclosureNoticeIn, session: DbSession, who: Writer
+) -> TraceDocument:
+    out = disclosure.notify_disclosure(
+        session, actor=who.username, request_id=request_id, **body.model_dump()
+    )
+    return _document(session, out.request)
 
 
 @router.get(

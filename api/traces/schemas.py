@@ -88,6 +88,12 @@ class CloseIn(Strict):
     origin_established: bool | None = Field(default=None, description="Did the trace establish the origin?")
 
 
+class DisclosureNoticeIn(Strict):
+    purpose: str = Field(max_length=32, description="Intended-use code of the disclosure")
+    recipient: str = Field(max_length=200, description="Who the information is to be disclosed to")
+    reason: str = Field(max_length=4000, description="Why, as told to the providing state")
+
+
 class FollowUpIn(Strict):
     requested_country: str | None = Field(default=None, max_length=60, description="Default: the next hop")
 
@@ -176,6 +182,31 @@ class TraceOut(TraceSummary):
     next_hop: str | None = Field(default=None, description="The state the answer points to, not asked yet")
 
 
+class NoticeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    direction: str = Field(description="sent by this node's officer, or received from the other state")
+    country: str = Field(description="The state notified (sent) or notifying (received)")
+    purpose: str
+    recipient: str
+    reason: str
+    at: datetime
+    actor: str
+    message_id: uuid.UUID | None
+    delivered_at: datetime | None = Field(description="Sent: when the other node signed its receipt")
+
+
+class UseLimitsOut(BaseModel):
+    """REQ-32: what information received on this request may be used for, and the disclosure notices."""
+
+    stated_purpose: str = Field(description="The intended-use code the request states (`other` if only text)")
+    confidentiality: str
+    providing_state: str | None = Field(
+        description="The state whose information this node holds on the request; null while nothing is received"
+    )
+    disclosure_notices: list[NoticeOut]
+
+
 class WarningOut(BaseModel):
     code: str
     message: str
@@ -185,6 +216,7 @@ class WarningOut(BaseModel):
 class TraceDocument(TraceOut):
     transitions: list[TransitionOut]
     attachments: list[AttachmentOut]
+    use_limits: UseLimitsOut
     warnings: list[WarningOut] = []
 
 

@@ -30,8 +30,8 @@ from registry.users.roles import Permission
 from registry.users.service import Principal
 from registry.weapons import repository as weapon_repo
 from registry.weapons import service as weapons
+from tracing.requests import disclosure, stats
 from tracing.requests import service as traces
-from tracing.requests import stats
 from tracing.requests.codes import (
     Completeness,
     Confidentiality,
@@ -172,6 +172,13 @@ def _page(
         "values": values or {},
         "flash": flash,
         "today": date.today().isoformat(),
+        "use": {
+            "stated": disclosure.stated_purpose(req),
+            "providing_state": disclosure.providing_state(req)
+            if disclosure.holds_received_information(req)
+            else None,
+            "notices": disclosure.notices(session, req),
+        },
         **CODES,
     }
     return render(request, "traces/show.html", ctx, status_code=status_code)
@@ -187,7 +194,13 @@ FLASH = {
     "refuse": N_("The refusal and its reason were sent."),
     "close": N_("Request closed."),
     "candidates": N_("The registry was searched again."),
+    "disclosure-notice": N_(
+        "The notice was sent. Once the providing state's node confirms receipt, the information may be used "
+        "for that purpose and recipient."
+    ),
 }
+# The history shows each step's action through the `label` filter; this one is no lifecycle action.
+HISTORY_WORDS = (N_("disclosure notice"),)
 
 
 @router.get("/stats", response_class=HTMLResponse)
@@ -303,6 +316,14 @@ def act(
             request_id=request_id,
             note=form.get("note", ""),
             origin_established={"yes": True, "no": False}.get(form.get("origin_established", "")),
+        ),
+        "disclosure-notice": lambda: disclosure.notify_disclosure(
+            session,
+            actor=u,
+            request_id=request_id,
+            purpose=form.get("notice_purpose", ""),
+            recipient=form.get("notice_recipient", ""),
+            reason=form.get("notice_reason", ""),
         ),
         "follow-up": lambda: traces.follow_up(
             session, actor=u, request_id=request_id, requested_country=form.get("requested_country") or None

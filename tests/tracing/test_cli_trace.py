@@ -87,6 +87,18 @@ def test_compose_send_answer_and_report(tmp_path: Path) -> None:
     rid = incoming[0]["id"]
     refused = iti.json("trace", "refuse", rid, "--ground", "national_security", "--reason", "state stock")
     assert refused["state"] == "refused"
+    # REQ-32: UG's request serves its stated purpose; another one only after notice to UG (delivered).
+    outside = iti(
+        "--json", "trace", "export", rid, "--purpose", "prosecution", "--recipient", "Court", code=5
+    )
+    assert json.loads(outside.stdout)["error"]["stated_purpose"] == "criminal_investigation"
+    assert (
+        iti.json("trace", "export", rid, "--purpose", "criminal_investigation")["declared_use"]["recipient"]
+        is None
+    )
+    noticed = iti.json("trace", "notify-disclosure", rid, "--purpose", "prosecution", "--recipient", "Court",
+                       "--reason", "exhibit at trial")  # fmt: skip
+    assert noticed["transitions"][-1]["action"] == "disclosure_notice"
     assert iti.json("trace", "overdue") == []
     stats = iti.json("trace", "stats")
     assert stats["traces"]["total"]["sent"] == 1

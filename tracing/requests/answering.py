@@ -19,6 +19,7 @@ from registry.db import new_id, utcnow
 from registry.errors import ValidationError
 from registry.reference.countries import normalise_country
 from tracing.matching import service as matcher
+from tracing.matching.description import Description
 from tracing.requests import chain, lifecycle, messages
 from tracing.requests import repository as repo
 from tracing.requests.codes import Completeness, DelayReason, Direction, Ground
@@ -101,7 +102,7 @@ def receive(session: Session, *, message: Any, config: TraceConfig | None = None
         updated_by=actor,
         version=1,
     )
-    req.candidates = _candidates(session, req.markings)
+    req.candidates = _candidates(session, req.markings, described(req))
     repo.add(session, req)
     row = TraceTransition(
         id=new_id(), request_id=rid, seq=1, action="receive", from_state=None, to_state=req.state,
@@ -142,10 +143,18 @@ def _store_received_attachment(session: Session, req: TraceRequest, a: dict[str,
                  records=[audit.snapshot_obj(row)])  # fmt: skip
 
 
-def _candidates(session: Session, markings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def described(req: TraceRequest) -> Description:
+    """The weapon as the requesting state describes it (ITI 17(b)), for ranking the candidates."""
+    return Description(make=req.make, model=req.model, calibre=req.calibre, category=req.category)
+
+
+def _candidates(
+    session: Session, markings: list[dict[str, Any]], description: Description | None = None
+) -> list[dict[str, Any]]:
     """Ranked weapons for all observed markings together: a weapon's score is the mean over the markings of
     its best match for each (0 where a marking does not match it), so a weapon that carries the observed
-    serial and the observed import mark outranks the many that share only the import mark."""
+    serial and the observed import mark outranks the many that share only the import mark. The agreement of
+    its record with the described make, model, calibre and category is added once, for the ranking."""
     per_mark: list[dict[str, matcher.Candidate]] = []
     for m in markings:
         best: dict[str, matcher.Candidate] = {}
@@ -153,7 +162,9 @@ def _candidates(session: Session, markings: list[dict[str, Any]]) -> list[dict[s
             if not text:
                 continue
             try:
-                found = matcher.find_candidates(session, observed=str(text), limit=25)
+                found = matcher.find_candidates(
+                    session, observed=str(text), limit=25, description=description
+                )
             except ValidationError:
                 continue
             for c in found:
@@ -166,10 +177,14 @@ def _candidates(session: Session, markings: list[dict[str, Any]]) -> list[dict[s
     for wid in weapons:
         hits = [(i, best[wid]) for i, best in enumerate(per_mark) if wid in best]
         score = sum(c.score for _i, c in hits) / max(1, len(per_mark))
+        agreement = max(c.agreement for _i, c in hits)
+        agreed = max((c.agreed for _i, c in hits), key=len)
         out.append(
             {
                 "weapon_id": wid,
                 "score": round(score, 4),
+                "agreement": agreement,
+                "agreed": list(agreed),
                 "exact": all(c.exact for _i, c in hits) and len(hits) == len(per_mark),
                 "reason": "; ".join(
                     f"marking {i + 1} ({markings[i].get('position') or '?'}): {c.reason}" for i, c in hits
@@ -182,7 +197,7 @@ def _candidates(session: Session, markings: list[dict[str, Any]]) -> list[dict[s
                 "matched_markings": len(hits),
             }
         )
-    return sorted(out, key=lambda i: (-i["score"], i["weapon_id"]))[:10]
+    return sorted(out, key=lambda i: (-(i["score"] + i["agreement"]), -i["score"], i["weapon_id"]))[:10]
 
 
 def refresh_candidates(session: Session, *, actor: str, request_id: uuid.UUID) -> TraceRequest:
@@ -192,7 +207,7 @@ def refresh_candidates(session: Session, *, actor: str, request_id: uuid.UUID) -
         raise InvalidTraceTransition(
             "candidates are searched for incoming requests", field="direction", current_state=req.state
         )
-    req.candidates = _candidates(session, req.markings)
+    req.candidates = _candidates(session, req.markings, described(req))
     req.updated_at, req.updated_by, req.version = utcnow(), actor, req.version + 1
     session.flush()
     audit.record(session, actor=actor, action="trace.candidates_searched", subject=f"trace:{req.id}",

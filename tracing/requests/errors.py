@@ -31,3 +31,11 @@ class NotParty(NotFound):
     """A message about a request from a state that is not party to it: answered as if it did not exist."""
 
     code = "trace_not_found"
+
+
+class UseOutsidePurpose(Conflict):
+    """Information received from another state used for a purpose other than the stated one, with no notice
+    of that disclosure delivered to the providing state (ITI 21–23, Protocol 12(5), REQ-32). The details
+    name the stated purpose and the providing state, so the officer knows whom to notify."""
+
+    code = "use_outside_stated_purpose"

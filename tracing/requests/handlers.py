@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tracing.federation.inbox import InboundMessage, handler
-from tracing.requests import service
+from tracing.requests import disclosure, service
 
 
 @handler("trace.request")
@@ -31,3 +31,8 @@ def on_trace_response(session: Session, message: InboundMessage) -> None:
 @handler("trace.close")
 def on_trace_close(session: Session, message: InboundMessage) -> None:
     service.on_close(session, message)
+
+
+@handler("trace.disclosure_notice")
+def on_trace_disclosure_notice(session: Session, message: InboundMessage) -> None:
+    disclosure.on_disclosure_notice(session, message)

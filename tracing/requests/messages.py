@@ -6,6 +6,8 @@ free text travels beside them. `docs/tracing.md` describes every field.
 - `trace.response`: `outcome` answered (with `completeness` full|partial), delayed (`reason_code`,
   `expected_by`), restricted or refused (`grounds`, `reason`); an answer carries `supply_chain`.
 - `trace.close`: the requesting state closed the case.
+- `trace.disclosure_notice`: either state gives the other notice that it will disclose what it received to
+  `recipient` for `purpose` (an intended-use code), with its `reason` (REQ-32, `tracing.requests.disclosure`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from registry.errors import ValidationError
 from tracing.requests.models import TraceAttachment, TraceRequest
 
 SCHEMA = "iti-trace/1"
-KINDS = ("trace.request", "trace.acknowledgement", "trace.response", "trace.close")
+KINDS = (
+    "trace.request",
+    "trace.acknowledgement",
+    "trace.response",
+    "trace.close",
+    "trace.disclosure_notice",
+)
 INLINE_BUDGET = 150_000  # bytes of photos carried inside one message (the envelope limit is 256 KiB)
 
 

@@ -130,18 +130,32 @@ def organisations(session: Session, ids: Iterable[uuid.UUID | None]) -> dict[uui
 
 def recoveries(
     session: Session, *, since: datetime | None = None, until: datetime | None = None
-) -> list[Event]:
-    """Found, seized and surrendered events (SDG 16.4.2), by the time of recovery."""
-    stmt = select(Event).where(Event.type.in_([str(e) for e in RECOVERY_EVENTS]))
+) -> list[Any]:
+    """Found, seized and surrendered events (SDG 16.4.2), by the time of recovery, as plain rows: the weapon, the
+    type and data of the event, and the `details` of the weapon's current state (None without a state). One
+    statement and no ORM objects: a year holds tens of thousands (docs/performance.md, query plans at scale)."""
+    stmt = (
+        select(Event.weapon_id, Event.type, Event.data, WeaponState.details)
+        .outerjoin(WeaponState, WeaponState.weapon_id == Event.weapon_id)
+        .where(Event.type.in_([str(e) for e in RECOVERY_EVENTS]))
+    )
     if since:
         stmt = stmt.where(Event.occurred_at >= since)
     if until:
         stmt = stmt.where(Event.occurred_at < until)
-    return list(session.execute(stmt.order_by(Event.occurred_at)).scalars())
+    return list(session.execute(stmt.order_by(Event.occurred_at)))
 
 
-def requests_for_weapons(session: Session, weapon_ids: Sequence[uuid.UUID]) -> list[TraceRequest]:
-    if not weapon_ids:
-        return []
-    stmt = select(TraceRequest).where(T.direction == "outgoing", T.weapon_id.in_(list(weapon_ids)))
-    return list(session.execute(stmt).scalars())
+def outgoing_traces_of_weapons(session: Session) -> list[Any]:
+    """Every outgoing request about a registered weapon (id, weapon, completeness), and whether it was closed
+    with the origin established: the few thousand requests instead of an IN list of every recovered weapon."""
+    reqs = session.execute(
+        select(T.id, T.weapon_id, T.completeness).where(T.direction == "outgoing", T.weapon_id.is_not(None))
+    ).all()
+    closes = session.execute(
+        select(TraceTransition.request_id, TraceTransition.details)
+        .join(TraceRequest, TraceRequest.id == TraceTransition.request_id)
+        .where(TraceTransition.action == "close", T.direction == "outgoing", T.weapon_id.is_not(None))
+    ).all()
+    established = {r for r, details in closes if (details or {}).get("origin_established") is True}
+    return [(rid, wid, completeness, rid in established) for rid, wid, completeness in reqs]

@@ -132,12 +132,10 @@ def sdg_16_4_2(session: Session, *, year: int | None = None) -> dict[str, Any]:
     """SDG 16.4.2 for recoveries in `year` (all years when None), with the facts behind it."""
     since = datetime(year, 1, 1, tzinfo=UTC) if year else None
     until = datetime(year + 1, 1, 1, tzinfo=UTC) if year else None
-    events = repo.recoveries(session, since=since, until=until)
     first: dict[Any, Any] = {}
-    for e in events:
+    for e in repo.recoveries(session, since=since, until=until):
         first.setdefault(e.weapon_id, e)  # a weapon recovered twice in the period counts once
-    states = repo.states_of(session, list(first))
-    traced = _traced(session, list(first))
+    traced = _traced(session, first.keys())
     counts: Counter[str] = Counter()
     how: Counter[str] = Counter()
     excluded = 0
@@ -146,9 +144,7 @@ def sdg_16_4_2(session: Session, *, year: int | None = None) -> dict[str, Any]:
             excluded += 1  # SDG 16.4.2 counts a seizure only when linked to a criminal offence
             continue
         counts[e.type] += 1
-        origin = (
-            ((states.get(wid).details or {}).get("recovery") or {}).get("origin") if states.get(wid) else None
-        )
+        origin = ((e.details or {}).get("recovery") or {}).get("origin")  # the state's, None without one
         origin = origin or (e.data or {}).get("origin_established") or "pending"
         if origin not in ESTABLISHED and wid in traced:
             origin = "by_tracing"
@@ -169,17 +165,15 @@ def sdg_16_4_2(session: Session, *, year: int | None = None) -> dict[str, Any]:
     }
 
 
-def _traced(session: Session, weapon_ids: list[Any]) -> set[Any]:
-    """Weapons whose outgoing trace was answered in full or closed with the origin established."""
-    out = set()
-    for req in repo.requests_for_weapons(session, weapon_ids):
-        closed_established = any(
-            t.action == "close" and t.details.get("origin_established") is True
-            for t in repo.transitions_of(session, req.id)
-        )
-        if req.completeness == "full" or closed_established:
-            out.add(req.weapon_id)
-    return out
+def _traced(session: Session, weapon_ids: Any) -> set[Any]:
+    """Weapons among `weapon_ids` whose outgoing trace was answered in full or closed with the origin
+    established."""
+    wanted = set(weapon_ids)
+    return {
+        wid
+        for _rid, wid, completeness, closed_established in repo.outgoing_traces_of_weapons(session)
+        if wid in wanted and (completeness == "full" or closed_established)
+    }
 
 
 CSV_COLUMNS = (

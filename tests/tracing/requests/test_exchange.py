@@ -20,7 +20,9 @@ def test_the_export_carries_the_request_as_published_with_its_use_restriction(
 ) -> None:
     req = traces.create_draft(session, actor=OFFICER, data=complete_input()).request
     traces.send(session, actor=OFFICER, request_id=req.id)
-    doc = exchange.export_document(session, actor="auditor-ke", request_id=req.id)
+    doc = exchange.export_document(
+        session, actor="auditor-ke", request_id=req.id, purpose="criminal_investigation"
+    )
     assert doc["format"] == "iti-trace-export/1"
     check_trace_body("trace.request", doc["request"])  # the published schema, exactly
     assert doc["request"]["request_id"] == str(req.id)

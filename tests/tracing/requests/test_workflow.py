@@ -16,7 +16,7 @@ from registry.audit.models import AuditEntry
 from registry.db import utcnow
 from registry.errors import ValidationError
 from registry.history.inputs import EventInput
-from tests.factories import manufacture_marking, record, register_weapon
+from tests.factories import manufacture_marking, record, register_weapon, weapon_input
 from tests.tracing.requests.conftest import Inbound, check_trace_body, complete_input, queued, request_body
 from tracing.requests import service as traces
 from tracing.requests.errors import (
@@ -138,6 +138,27 @@ def test_a_message_from_a_state_not_party_is_not_found(session: Session, node: s
             session, inbound("trace.acknowledgement", {"request_id": str(uuid.uuid4())})
         )
     assert traces.get(session, rid).state == "sent"
+
+
+def test_incoming_candidates_are_ranked_by_the_described_weapon(
+    session: Session, node: str, inbound: Inbound
+) -> None:
+    # Two weapons fit the reading equally well; the request describes a Beretta 92FS.
+    glock = register_weapon(session, serial="ZK40011")
+    beretta = register_weapon(
+        session, serial="ZK40012", weapon=weapon_input(make="Beretta", model="92FS", calibre="9x19")
+    )
+    body = request_body(
+        weapon={"category": "SA-PIS", "make": "BERETTA", "model": "92 FS", "calibre": "9mm Parabellum"},
+        markings=[{"text": "ZK4001?", "position": "frame", "serial": "ZK4001?"}],
+    )
+    req = traces.receive(session, message=inbound("trace.request", body))
+    cands = req.candidates or []
+    assert [c["weapon_id"] for c in cands] == [str(beretta.weapon.id), str(glock.weapon.id)]
+    assert cands[0]["score"] == cands[1]["score"]  # the marking alone cannot decide
+    assert cands[0]["agreed"] == ["make", "model", "calibre", "category"]
+    assert cands[1]["agreed"] == ["calibre", "category"]
+    assert "make, model, calibre and category as described" in cands[0]["reason"]
 
 
 def test_incoming_request_gets_candidates_and_only_an_acknowledgement_leaves(
