@@ -125,22 +125,46 @@ def node_export_entry(
 @node_app.command("rotate-key")
 def node_rotate_key(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the hand-over document")],
+    announce: Annotated[
+        bool,
+        typer.Option(
+            "--announce/--no-announce",
+            help="Send every peer state a message signed by the old key that carries the new one (default). "
+            "Use --no-announce if the old key may be compromised",
+        ),
+    ] = True,
 ) -> None:
-    """Replace the signing key; write a document signed with the old key that peers import to trust the new."""
+    """Replace the signing key; announce it to the peers in a message signed by the old key, and write a
+    hand-over document, also signed by the old key, for peers that take it by hand."""
     with transaction() as session:
-        doc = service.rotate_node_key(session, settings(), actor=actor())
-    output.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    new_kid = doc["entries"][0]["key_id"]
-    emit(
-        {"path": str(output), "old_key_id": doc["key_id"], "key_id": new_kid},
-        human=_(
+        rotation = service.rotate_key(session, settings(), actor=actor(), announce=announce)
+    output.write_bytes(orjson.dumps(rotation.handover, option=orjson.OPT_INDENT_2) + b"\n")
+    data = {
+        "path": str(output),
+        "old_key_id": rotation.old_key_id,
+        "key_id": rotation.key_id,
+        "announced": rotation.announced,
+    }
+    if rotation.announced:
+        human = ngettext(
+            "new key %(key)s, announced to %(num)d peer state in a message signed by the old key %(old)s "
+            "(`iti outbox list`); %(path)s is the hand-over for a peer that does not receive it",
+            "new key %(key)s, announced to %(num)d peer states in a message signed by the old key %(old)s "
+            "(`iti outbox list`); %(path)s is the hand-over for a peer that does not receive it",
+            len(rotation.announced),
+            key=rotation.key_id,
+            old=rotation.old_key_id,
+            path=output,
+        )
+    else:
+        human = _(
             "new key %(key)s; send %(path)s to every peer (`iti peer import`), then ask them to remove "
             "the old key %(old)s",
-            key=new_kid,
+            key=rotation.key_id,
             path=output,
-            old=doc["key_id"],
-        ),
-    )
+            old=rotation.old_key_id,
+        )
+    emit(data, human=human)
 
 
 def peer_dict(peer: Any) -> dict[str, Any]:
@@ -335,9 +359,9 @@ def outbox_list(
             [
                 [
                     r["id"],
-                    r["kind"],
+                    r["kind"],  # a message kind of the published schema (trace.request), not a word
                     r["to_country"],
-                    r["status"],
+                    label(r["status"]),
                     r["attempts"],
                     r["next_attempt_at"],
                     r["delivered_at"],

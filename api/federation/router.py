@@ -99,21 +99,32 @@ TITLES = {
 _RETRIES = 8
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it exceeds `limit` (never buffering more than limit + one chunk)."""
+# What is read and thrown away of an oversized message so that its sender still gets the 413: a node that
+# sends a little too much learns why its message is refused (and stops retrying it). A sender pouring in more
+# than this is cut off: the answer closes the connection, and may be lost to a reset, which is its problem.
+_DRAIN_BYTES = 1024 * 1024
+
+
+async def _read_limited(request: Request, limit: int) -> tuple[bytes | None, bool]:
+    """(the body, True), or (None, drained) when it exceeds `limit`: `drained` when the rest of it, at most
+    `_DRAIN_BYTES`, was read and discarded, so the connection may carry on. Never buffers more than `limit`
+    plus one chunk, never reads more than `limit + _DRAIN_BYTES` plus one chunk."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return None
+    if declared and declared.isdigit() and int(declared) > limit + _DRAIN_BYTES:
+        return None, False
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size > limit + _DRAIN_BYTES:
+            return None, False
+        if size <= limit:
+            chunks.append(chunk)
+    return (b"".join(chunks), True) if size <= limit else (None, True)
 
 
-def _rejected(request: Request, exc: envelope.Rejected) -> JSONResponse:
+def _rejected(
+    request: Request, exc: envelope.Rejected, headers: dict[str, str] | None = None
+) -> JSONResponse:
     code = STATUS_BY_REASON.get(exc.reason, 400)
     fields = [{"field": exc.field, "code": exc.reason, "message": exc.message}] if exc.field else []
     return problem(
@@ -123,6 +134,7 @@ def _rejected(request: Request, exc: envelope.Rejected) -> JSONResponse:
         code=exc.reason,
         detail=exc.message,
         fields=fields,
+        headers=headers,
     )
 
 
@@ -145,11 +157,13 @@ INBOUND: dict[str, Any] = {
 @api_router.post("/messages", **INBOUND)
 @wire_router.post("/messages", operation_id="receive_message_wire", **INBOUND)
 async def receive_message(request: Request, ctx: Context) -> Any:
-    data = await _read_limited(request, envelope.MAX_MESSAGE_BYTES)
+    data, drained = await _read_limited(request, envelope.MAX_MESSAGE_BYTES)
     if data is None:
         exc = envelope.Rejected(envelope.OVERSIZED, f"the message exceeds {envelope.MAX_MESSAGE_BYTES} bytes")
-        log.warning("federation.inbox.rejected reason=%s", exc.reason)
-        return _rejected(request, exc)
+        log.warning("federation.inbox.rejected reason=%s drained=%s", exc.reason, drained)
+        # Not drained: close the connection with the answer. On a kept-alive connection the server would
+        # otherwise go on reading (and discarding) the rest of the body, as much as the sender cares to pour.
+        return _rejected(request, exc, headers=None if drained else {"Connection": "close"})
     return await run_in_threadpool(_store, request, ctx, data)
 
 

@@ -17,6 +17,10 @@ canonical JSON of the envelope object without its ``signature`` member. The pref
 signatures from receipt and directory signatures made with the same key.
 
 Versioned and frozen: a change needs `"v": 2` and a new prefix; version 1 stays verifiable.
+
+A key rotation announcement (kind `federation.key_rotation`) is an ordinary envelope signed by the key it
+retires; its body carries the new key and the new key's proof of possession (`key_rotation_body`,
+`verify_key_rotation`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ ENVELOPE_PREFIX = b"iti-federation/envelope/v1\n"
 RECEIPT_PREFIX = b"iti-federation/receipt/v1\n"
 ENTRY_PREFIX = b"iti-federation/directory-entry/v1\n"
 DIRECTORY_PREFIX = b"iti-federation/directory/v1\n"
+KEY_ROTATION_PREFIX = b"iti-federation/key-rotation/v1\n"
+
+KEY_ROTATION = "federation.key_rotation"
 
 # Accepted difference between the sender's `sent_at` and the receiver's clock, both ways. Five minutes covers
 # NTP-synchronised servers with a generous margin; replays older than this are refused without looking them
@@ -96,6 +103,10 @@ CLOCK_SKEW = "clock_skew"
 REPLAYED_NONCE = "replayed_nonce"
 DUPLICATE = "duplicate_message"
 ID_REUSED = "message_id_reused"
+# Key rotation announcements (refused by the receiving node's handler, `refused_by_handler` on the wire).
+BAD_PROOF = "bad_proof_of_possession"
+WRONG_COUNTRY = "wrong_country"
+NOT_RETIRING_KEY = "not_signed_by_retiring_key"
 
 
 def b64url(data: bytes) -> str:
@@ -132,8 +143,29 @@ def key_id(public: bytes) -> str:
     return hashlib.sha256(public).hexdigest()[:16]
 
 
-def public_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """A node's signing key with a lookup of the keys it replaced (by key id).
+
+    Everything is signed with `current`, except a key rotation announcement: `sign` signs it with the key it
+    retires, the one its receivers still trust. So whoever re-signs queued messages (the outbox, at every
+    attempt) holds one signer and needs no notion of rotation."""
+
+    current: Ed25519PrivateKey
+    retired: Callable[[str], Ed25519PrivateKey | None] = field(default=lambda _kid: None, compare=False)
+
+    def sign(self, data: bytes) -> bytes:
+        return self.current.sign(data)
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self.current.public_key()
+
+
+Signer = Ed25519PrivateKey | KeyRing
+
+
+def public_bytes(key: Signer | Ed25519PublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey | KeyRing) else key
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -208,7 +240,7 @@ def _unsigned(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sign(
-    key: Ed25519PrivateKey,
+    key: Signer,
     *,
     id: uuid.UUID,
     kind: str,
@@ -221,6 +253,7 @@ def sign(
     nonce: str | None = None,
 ) -> Envelope:
     """Build and sign an envelope. Raises ValueError for content no receiver would accept."""
+    key = _signing_key(key, kind, body)
     check_kind(kind)
     if confidentiality not in CONFIDENTIALITY:
         raise ValueError(f"confidentiality must be one of {', '.join(CONFIDENTIALITY)}")
@@ -244,6 +277,16 @@ def sign(
         raise ValueError(f"the body is not plain JSON: {exc}") from None
     raw["signature"] = b64url(key.sign(signing_input))
     return _envelope(raw)
+
+
+def _signing_key(key: Signer, kind: str, body: Mapping[str, Any]) -> Ed25519PrivateKey:
+    if not isinstance(key, KeyRing):
+        return key
+    old_kid = body.get("old_key_id") if kind == KEY_ROTATION else None
+    retired = key.retired(old_kid) if isinstance(old_kid, str) else None
+    # Without the retired key the announcement goes out under the current one and the receiver refuses it
+    # for good (it must come from the key it retires): visible in the outbox, never a stuck delivery pass.
+    return retired if retired is not None else key.current
 
 
 def check_kind(kind: str) -> None:
@@ -373,15 +416,19 @@ def verify(
         )
     sent_at = parse_time(raw["sent_at"], field="sent_at")
     if abs(now - sent_at) > max_skew:
-        raise Rejected(
-            CLOCK_SKEW,
-            f"sent_at {raw['sent_at']} is {abs(now - sent_at).total_seconds():.0f} s from this node's clock "
-            f"(tolerance {max_skew.total_seconds():.0f} s)",
-            field="sent_at",
-        )
+        raise Rejected(CLOCK_SKEW, skew_message(raw["sent_at"], sent_at - now, max_skew), field="sent_at")
     if raw["nonce"] in seen_nonce:
         raise Rejected(REPLAYED_NONCE, "this nonce was already used: the message is a replay", field="nonce")
     return _envelope(raw)
+
+
+def skew_message(sent_at: str, skew: timedelta, tolerance: timedelta) -> str:
+    """What the sender's outbox and the receiver's log say: the skew, its direction and the tolerance."""
+    side = "ahead of" if skew > timedelta(0) else "behind"
+    return (
+        f"clock skew: sent_at {sent_at} is {abs(skew).total_seconds():.1f} s {side} this node's clock; the "
+        f"tolerance is {tolerance.total_seconds():.0f} s either way. Check NTP on both nodes"
+    )
 
 
 # --- receipts ---------------------------------------------------------------------------------------------
@@ -398,9 +445,7 @@ class Receipt:
     raw: dict[str, Any] = field(repr=False, compare=False)
 
 
-def sign_receipt(
-    key: Ed25519PrivateKey, *, message: Envelope, receiver: str, received_at: datetime
-) -> dict[str, Any]:
+def sign_receipt(key: Signer, *, message: Envelope, receiver: str, received_at: datetime) -> dict[str, Any]:
     """The receiver's signed statement "I stored message X with content digest D at time T"."""
     raw: dict[str, Any] = {
         "v": VERSION,
@@ -457,7 +502,7 @@ ENTRY_FIELDS = ("country", "poc_name", "contact", "url", "public_key", "key_id",
 
 
 def sign_entry(
-    key: Ed25519PrivateKey, *, country: str, poc_name: str, contact: str, url: str, issued_at: datetime
+    key: Signer, *, country: str, poc_name: str, contact: str, url: str, issued_at: datetime
 ) -> dict[str, Any]:
     """A node's own directory entry, signed with its key: proves that whoever published it holds the key."""
     public = public_bytes(key)
@@ -505,7 +550,7 @@ def verify_entry(raw: Any) -> DirectoryEntry:
 
 
 def sign_directory(
-    key: Ed25519PrivateKey, *, issuer: str, entries: list[dict[str, Any]], issued_at: datetime
+    key: Signer, *, issuer: str, entries: list[dict[str, Any]], issued_at: datetime
 ) -> dict[str, Any]:
     """A directory document: signed entries, signed again as a whole by the issuing node."""
     raw: dict[str, Any] = {
@@ -552,4 +597,106 @@ def verify_directory(raw: Any) -> Directory:
         public_key=public,
         issued_at=parse_time(raw["issued_at"], field="issued_at"),
         entries=[verify_entry(e) for e in raw["entries"]],
+    )
+
+
+# --- key rotation announcements ---------------------------------------------------------------------------
+
+KEY_ROTATION_FIELDS = frozenset(
+    {"country", "old_key_id", "new_key_id", "new_public_key", "effective_at", "proof"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    country: str
+    old_key_id: str
+    new_key_id: str
+    new_public_key: bytes
+    effective_at: datetime
+
+
+def rotation_statement(*, country: str, old_key_id: str, new_key_id: str) -> bytes:
+    """What the new key signs as its proof of possession: it consents to replace `old_key_id` for `country`.
+    Without it, the holder of an old key could announce someone else's public key as its own."""
+    statement = {
+        "v": VERSION,
+        "type": "key-rotation",
+        "country": country,
+        "old_key_id": old_key_id,
+        "new_key_id": new_key_id,
+    }
+    return KEY_ROTATION_PREFIX + canonical(statement)
+
+
+def key_rotation_body(
+    new_key: Ed25519PrivateKey, *, country: str, old_key_id: str, effective_at: datetime
+) -> dict[str, Any]:
+    """The body of a `federation.key_rotation` message. The envelope around it is signed by the old key."""
+    public = public_bytes(new_key)
+    new_kid = key_id(public)
+    proof = new_key.sign(rotation_statement(country=country, old_key_id=old_key_id, new_key_id=new_kid))
+    return {
+        "country": country,
+        "old_key_id": old_key_id,
+        "new_key_id": new_kid,
+        "new_public_key": b64url(public),
+        "effective_at": format_time(effective_at),
+        "proof": b64url(proof),
+    }
+
+
+def verify_key_rotation(body: Mapping[str, Any], *, from_country: str, signed_by: str) -> KeyRotation:
+    """Check the body of a `federation.key_rotation` envelope that `verify` accepted: its shape, that it
+    speaks for the sender's own country and comes from the key it retires (`signed_by`, the envelope's
+    key_id), and the new key's proof of possession. Raises Rejected."""
+    missing = sorted(KEY_ROTATION_FIELDS - body.keys())
+    _require(not missing, ", ".join(f"body.{m}" for m in missing), "missing from a key rotation")
+    unknown = sorted(body.keys() - KEY_ROTATION_FIELDS)
+    _require(not unknown, ", ".join(f"body.{u}" for u in unknown), "not part of a key rotation")
+    for name in KEY_ROTATION_FIELDS:
+        _require(isinstance(body[name], str), f"body.{name}", "must be a string")
+    _require(bool(COUNTRY_PATTERN.fullmatch(body["country"])), "body.country", "must be alpha-2")
+    for name in ("old_key_id", "new_key_id"):
+        _require(bool(KEY_ID_PATTERN.fullmatch(body[name])), f"body.{name}", "must be 16 hex digits")
+    effective_at = parse_time(body["effective_at"], field="body.effective_at")
+    try:
+        public = unb64url(body["new_public_key"])
+        load_public(public)
+    except (ValueError, binascii.Error):
+        raise Rejected(
+            MALFORMED, "body.new_public_key is not an Ed25519 key", field="body.new_public_key"
+        ) from None
+    _require(body["new_key_id"] == key_id(public), "body.new_key_id", "does not match body.new_public_key")
+    _require(body["new_key_id"] != body["old_key_id"], "body.new_key_id", "must differ from the old key")
+    if body["country"] != from_country:
+        raise Rejected(
+            WRONG_COUNTRY,
+            f"a node announces keys for its own state only: {from_country} sent a key for {body['country']}",
+            field="body.country",
+        )
+    if body["old_key_id"] != signed_by:
+        raise Rejected(
+            NOT_RETIRING_KEY,
+            f"the rotation of key {body['old_key_id']} must be signed by that key, not by {signed_by}",
+            field="key_id",
+        )
+    statement = rotation_statement(
+        country=body["country"], old_key_id=body["old_key_id"], new_key_id=body["new_key_id"]
+    )
+    try:
+        load_public(public).verify(unb64url(body["proof"]), statement)
+    except (InvalidSignature, ValueError, binascii.Error):
+        raise Rejected(
+            BAD_PROOF,
+            "the proof of possession does not verify with the new key: the announcement is not the new key "
+            "holder's",
+            field="body.proof",
+        ) from None
+    return KeyRotation(
+        country=body["country"],
+        old_key_id=body["old_key_id"],
+        new_key_id=body["new_key_id"],
+        new_public_key=public,
+        effective_at=effective_at,
     )

@@ -41,3 +41,10 @@ class InvalidFederationInput(ValidationError):
 
 class FederationKeyError(RegistryError):
     code = "federation_key"
+
+
+class KeyRotationRefused(ValidationError):
+    """A key rotation announcement that must not change the directory (bad proof of possession, another
+    state's key, not signed by the key it retires, a key already replaced)."""
+
+    code = "key_rotation_refused"

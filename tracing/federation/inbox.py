@@ -9,10 +9,11 @@ delivery of the same message is acknowledged without calling the handler a secon
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from registry.audit import service as audit
 from registry.config import Settings
 from registry.db import utcnow
 from registry.errors import RegistryError
-from tracing.federation import envelope, keys
+from tracing.federation import envelope, keys, service
 from tracing.federation import repository as repo
 from tracing.federation.errors import MessageNotFound
 from tracing.federation.models import InboxMessage
@@ -41,6 +42,7 @@ class InboundMessage:
     confidentiality: str = "restricted"
     in_reply_to: uuid.UUID | None = None
     key_id: str = field(default="")
+    received_at: datetime | None = None  # this node's clock when it accepted the message
 
 
 log = logging.getLogger(__name__)
@@ -100,9 +102,21 @@ class _SeenNonces:
         return isinstance(nonce, str) and repo.nonce_seen(self.session, self.from_country, nonce)
 
 
-def _keys(session: Session) -> envelope.KeyLookup:
+CLOCK_OFFSET = "ITI_FEDERATION_CLOCK_OFFSET"
+
+
+def node_clock(settings: Settings) -> datetime:
+    """This node's clock for judging inbound messages (`sent_at`, key grace periods): UTC now, shifted by
+    ITI_FEDERATION_CLOCK_OFFSET seconds. The offset is a drill knob (docs/reliability.md, "Clock skew"): it
+    lets a test node run a wrong clock without touching the machine's; leave it unset in production."""
+    raw = settings.extra.get(CLOCK_OFFSET) or os.environ.get(CLOCK_OFFSET)
+    return utcnow() + timedelta(seconds=float(raw)) if raw else utcnow()
+
+
+def _keys(session: Session, now: datetime) -> envelope.KeyLookup:
     def lookup(country: str, kid: str) -> bytes | None:
-        peers = repo.active_peers(session, country)
+        # Keys replaced by a rotation still verify until their grace period ends; then `unknown_key`.
+        peers = repo.trusted_peers(session, country, now=now)
         if not peers:
             raise envelope.Rejected(
                 envelope.UNKNOWN_SENDER,
@@ -122,7 +136,7 @@ def receive(session: Session, settings: Settings, data: bytes, *, now: datetime 
     stored, the sender retries). A second delivery of an accepted message returns its original receipt
     with `duplicate=True` and dispatches nothing.
     """
-    now = now or utcnow()
+    now = now or node_clock(settings)
     try:
         envelope.parse(data)  # garbage is refused as such, whatever the state of this node
         node = repo.get_node(session)
@@ -132,7 +146,7 @@ def receive(session: Session, settings: Settings, data: bytes, *, now: datetime 
             )
         # The nonce is checked after the message id: a verbatim second delivery of an accepted message
         # (a sender whose acknowledgement got lost) must get its receipt back, not a replay error.
-        message = envelope.verify(data, me=node.country, keys=_keys(session), now=now)
+        message = envelope.verify(data, me=node.country, keys=_keys(session, now), now=now)
     except envelope.Rejected as exc:
         _log_rejection(exc, data)
         raise
@@ -212,6 +226,7 @@ def as_inbound(row: InboxMessage, body: dict[str, Any]) -> InboundMessage:
         confidentiality=row.confidentiality,
         in_reply_to=row.in_reply_to,
         key_id=row.key_id,
+        received_at=row.received_at,
     )
 
 
@@ -246,3 +261,17 @@ def get_inbox(session: Session, message_id: uuid.UUID) -> InboxMessage:
 def _ping(session: Session, message: InboundMessage) -> None:
     """`iti peer ping`: a connectivity check between PoCs. Storing it and returning the signed receipt is
     the whole answer, so there is nothing more to do here."""
+
+
+@handler(envelope.KEY_ROTATION)
+def _key_rotation(session: Session, message: InboundMessage) -> None:
+    """A peer's new key, announced in a message signed by its old key (docs/federation.md, "Key rotation").
+    A refusal (bad proof of possession, another state's key, ...) rolls back and answers 422."""
+    service.apply_key_rotation(
+        session,
+        message_id=message.id,
+        from_country=message.from_country,
+        signed_by=message.key_id,
+        body=message.body,
+        now=message.received_at or utcnow(),
+    )

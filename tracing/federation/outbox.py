@@ -194,8 +194,16 @@ class DeliveryReport:
 Send = Callable[[Attempt], Outcome]
 WORKER = "federation:delivery"
 # Refusals no retry can fix: the message itself is wrong for the receiver. Everything else (down, 5xx, our
-# key not yet in their directory, clock skew) is retried with backoff until max_attempts.
+# key not yet in their directory, clock skew) is retried with backoff until max_attempts. Only a node
+# speaking the protocol (a problem+json naming its `code`) can refuse for good: the same status from
+# something else on the path (a proxy's HTML 413, a broken peer's garbage) is retried, so a broken or
+# hostile peer cannot make us drop a message.
 _PERMANENT = {400, 413, 422}
+
+
+def _permanent(outcome: Outcome) -> bool:
+    body = outcome.body
+    return outcome.status in _PERMANENT and isinstance(body, dict) and isinstance(body.get("code"), str)
 
 
 def _peer_for(session: Session, country: str) -> Peer | None:
@@ -275,8 +283,7 @@ def record(
         action = "federation.message_delivered"
     else:
         row.last_error = (error or "unknown error")[:1000]
-        permanent = outcome.status in _PERMANENT
-        if permanent or row.attempts >= cfg.max_attempts:
+        if _permanent(outcome) or row.attempts >= cfg.max_attempts:
             row.status = OutboxStatus.FAILED.value
         action = "federation.delivery_failed"
     row.version += 1
@@ -309,8 +316,8 @@ def _run_delivered_hooks(session: Session, row: OutboxMessage) -> None:
 def _receipt(attempt: Attempt, outcome: Outcome) -> tuple[envelope.Receipt | None, str | None]:
     body = outcome.body if isinstance(outcome.body, dict) else {}
     duplicate = outcome.status == 409 and body.get("code") == envelope.DUPLICATE
-    if outcome.status != 202 and not duplicate:
-        parts = [f"HTTP {outcome.status}"]
+    if (outcome.status != 202 and not duplicate) or (outcome.body is None and outcome.error):
+        parts = [f"HTTP {outcome.status}" if outcome.status else "no HTTP answer"]
         if body.get("code"):
             parts.append(f" {body['code']}")
         if body.get("detail") or outcome.error:
@@ -333,15 +340,21 @@ def _receipt(attempt: Attempt, outcome: Outcome) -> tuple[envelope.Receipt | Non
 def deliver_one(
     sessions: sessionmaker[Session], settings: Settings, message_id: uuid.UUID, send: Send
 ) -> str:
+    return _deliver_one(sessions, settings, message_id, send)[0]
+
+
+def _deliver_one(
+    sessions: sessionmaker[Session], settings: Settings, message_id: uuid.UUID, send: Send
+) -> tuple[str, Outcome | None]:
     with sessions() as session, session.begin():
         attempt = claim(session, settings, message_id)
     if attempt is None:  # not pending any more, claimed elsewhere, or no peer/identity (error recorded)
         with sessions() as session:
             row = repo.outbox_message(session, message_id)
-            return row.status if row is not None else "skipped"
+            return (row.status if row is not None else "skipped"), None
     outcome = send(attempt)
     with sessions() as session, session.begin():
-        return record(session, settings, attempt, outcome)
+        return record(session, settings, attempt, outcome), outcome
 
 
 def deliver_due(
@@ -352,17 +365,33 @@ def deliver_due(
     now: datetime | None = None,
     limit: int = 50,
     message_ids: list[uuid.UUID] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    """Send every message whose next attempt is due (or the given ones, due or not, if still pending)."""
+    """Send every message whose next attempt is due (or the given ones, due or not, if still pending).
+
+    Once a peer gave no HTTP answer at all (down, timed out, connection cut), its other messages wait for
+    the next pass without an attempt: a dead or stalling peer costs one deadline per pass, not one per
+    queued message, and cannot hold up the messages to the other states. `should_stop` is asked between
+    messages (the server is shutting down)."""
     with sessions() as session:
         ids = (
             message_ids
             if message_ids is not None
             else repo.due_ids(session, now=now or utcnow(), limit=limit)
         )
+        rows = [repo.outbox_message(session, message_id) for message_id in ids]
+        countries = {row.id: row.to_country for row in rows if row is not None}
     report = DeliveryReport()
+    unanswered: set[str] = set()
     for message_id in ids:
-        status = deliver_one(sessions, settings, message_id, send)
+        if should_stop is not None and should_stop():
+            break
+        if countries.get(message_id) in unanswered:
+            report.retrying.append(message_id)  # still pending, not attempted in this pass
+            continue
+        status, outcome = _deliver_one(sessions, settings, message_id, send)
+        if outcome is not None and outcome.status == 0:
+            unanswered.add(countries.get(message_id, ""))
         {
             OutboxStatus.DELIVERED.value: report.delivered,
             OutboxStatus.FAILED.value: report.failed,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from tracing.federation.models import FederationNode, InboxMessage, OutboxMessage, OutboxStatus, Peer
@@ -18,7 +18,17 @@ def get_node(session: Session) -> FederationNode | None:
 
 
 def active_peers(session: Session, country: str | None = None) -> Sequence[Peer]:
+    """The PoCs messages go to: not removed, and not replaced by a key rotation."""
     stmt = select(Peer).where(Peer.removed_at.is_(None))
+    if country:
+        stmt = stmt.where(Peer.country == country)
+    return session.scalars(stmt.order_by(Peer.country, Peer.priority, Peer.added_at)).all()
+
+
+def trusted_peers(session: Session, country: str | None = None, *, now: datetime) -> Sequence[Peer]:
+    """The PoCs whose keys messages are accepted from: the active ones, and keys replaced by a rotation whose
+    removal (the end of the grace period) is still ahead."""
+    stmt = select(Peer).where(or_(Peer.removed_at.is_(None), Peer.removed_at > now))
     if country:
         stmt = stmt.where(Peer.country == country)
     return session.scalars(stmt.order_by(Peer.country, Peer.priority, Peer.added_at)).all()

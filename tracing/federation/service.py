@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,10 +16,11 @@ from registry.audit import service as audit
 from registry.config import Settings
 from registry.db import utcnow
 from registry.reference.countries import normalise_country
-from tracing.federation import envelope, keys
+from tracing.federation import envelope, keys, outbox
 from tracing.federation import repository as repo
 from tracing.federation.errors import (
     InvalidFederationInput,
+    KeyRotationRefused,
     NodeAlreadyInitialised,
     NodeNotInitialised,
     NoPeer,
@@ -158,18 +160,40 @@ def export_directory(session: Session, settings: Settings) -> dict[str, Any]:
     )
 
 
-def rotate_node_key(session: Session, settings: Settings, *, actor: str) -> dict[str, Any]:
-    """Replace this node's key. Returns the hand-over document: a directory holding the new self-signed
-    entry, signed with the OLD key, so every peer that trusts the old key can import the new one with
-    `iti peer import` and no new fingerprint check. Until a peer has imported it, our messages to it are
-    refused as `unknown_key` and stay queued; they go through once it has."""
+# How long a peer keeps accepting a key that a rotation announcement replaced: every process of the sender
+# picks up the new key at its next signature and the outbox re-signs each attempt, so only messages signed
+# just before the rotation are still under the old key, and they are stale after MAX_CLOCK_SKEW anyway. A
+# day is a wide margin for another implementation that signs once and retries for hours.
+KEY_ROTATION_GRACE = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    old_key_id: str
+    key_id: str
+    effective_at: datetime
+    handover: dict[str, Any]  # directory with the new self-signed entry, signed by the old key
+    announced: dict[str, uuid.UUID] = field(default_factory=dict)  # peer state -> message id
+
+
+def rotate_key(session: Session, settings: Settings, *, actor: str, announce: bool = True) -> KeyRotation:
+    """Replace this node's key, from the next signature on, in every process (keys.py).
+
+    With `announce`, queue to every peer state a `federation.key_rotation` message signed by the OLD key and
+    carrying the new key with its proof of possession: a peer that trusts the old key accepts the new one
+    when it arrives, and keeps accepting the old one for its grace period. The outbox retries it like any
+    message, so a peer that is down gets it when it returns. Do not announce when the old key may be
+    compromised: whoever holds it could announce a key of their own the same way (docs/federation.md).
+
+    The returned hand-over document says the same for peers that take it by hand (`iti peer import`)."""
     node = get_node(session)
     old_kid = node.key_id
     old, new, _retired = keys.rotate_node_key(settings)
+    now = utcnow()
     public = envelope.public_bytes(new)
     node.public_key = public
     node.key_id = envelope.key_id(public)
-    node.updated_at = utcnow()
+    node.updated_at = now
     node.version += 1
     session.flush()
     audit.record(
@@ -178,18 +202,111 @@ def rotate_node_key(session: Session, settings: Settings, *, actor: str) -> dict
         action="federation.node_key_rotated",
         subject=f"federation_node:{node.id}",
         records=[audit.snapshot_obj(node)],
-        info={"old_key_id": old_kid, "key_id": node.key_id},
+        info={"old_key_id": old_kid, "key_id": node.key_id, "announce": announce},
     )
     log.info("federation.node.key_rotated old=%s new=%s", old_kid, node.key_id)
     entry = envelope.sign_entry(
-        new,
-        country=node.country,
-        poc_name=node.poc_name,
-        contact=node.contact,
-        url=node.url,
-        issued_at=utcnow(),
+        new, country=node.country, poc_name=node.poc_name, contact=node.contact, url=node.url, issued_at=now
     )
-    return envelope.sign_directory(old, issuer=node.country, entries=[entry], issued_at=utcnow())
+    handover = envelope.sign_directory(old, issuer=node.country, entries=[entry], issued_at=now)
+    announced: dict[str, uuid.UUID] = {}
+    if announce:
+        body = envelope.key_rotation_body(new, country=node.country, old_key_id=old_kid, effective_at=now)
+        # One message per state, to its first PoC (as every message): the directory's unit is the state.
+        for country in sorted({p.country for p in repo.active_peers(session)}):
+            announced[country] = outbox.enqueue(
+                session,
+                to_country=country,
+                kind=envelope.KEY_ROTATION,
+                body=body,
+                confidentiality="public",
+                actor=actor,
+            )
+        log.info("federation.node.key_announced key_id=%s to=%s", node.key_id, ",".join(announced))
+    return KeyRotation(old_kid, node.key_id, now, handover, announced)
+
+
+def rotate_node_key(session: Session, settings: Settings, *, actor: str) -> dict[str, Any]:
+    """Replace this node's key without announcing it; returns the hand-over document only. Until a peer has
+    imported it, our messages to it are refused as `unknown_key` and stay queued; they go through once it
+    has."""
+    return rotate_key(session, settings, actor=actor, announce=False).handover
+
+
+def apply_key_rotation(
+    session: Session, *, message_id: uuid.UUID, from_country: str, signed_by: str, body: Any, now: datetime
+) -> Peer:
+    """A peer announced its new key (`federation.key_rotation`; the envelope's signature by `signed_by` is
+    verified already). Add the new key to the PoC that `signed_by` belongs to, with the same contact, URL
+    and priority, and schedule the old key's removal at the end of the grace period. Other PoCs of that
+    state are not touched: each rotates its own key. Raises KeyRotationRefused."""
+    if not isinstance(body, dict):
+        raise KeyRotationRefused("the body of a key rotation must be a JSON object", field="body")
+    try:
+        rotation = envelope.verify_key_rotation(body, from_country=from_country, signed_by=signed_by)
+    except envelope.Rejected as exc:
+        raise KeyRotationRefused(exc.message, field=exc.field, reason=exc.reason) from None
+    old = repo.peer_by_key(session, rotation.country, rotation.old_key_id)
+    if old is None:  # cannot happen after `verify`: the key it checked is this row's
+        raise KeyRotationRefused(f"key {rotation.old_key_id} is not in the directory", field="key_id")
+    present = repo.peer_by_key(session, rotation.country, rotation.new_key_id)
+    if old.removed_at is not None:
+        # A replaced key, accepted only for its grace period, vouches for nothing more: were its holder an
+        # attacker, they could otherwise redirect the state's messages to a key of theirs.
+        raise KeyRotationRefused(
+            f"key {old.key_id} of {old.country} was already replaced or removed; it cannot announce a key",
+            field="key_id",
+        )
+    node = repo.get_node(session)
+    if node is not None and node.key_id == rotation.new_key_id:
+        raise KeyRotationRefused("the announced key is this node's own key", field="body.new_key_id")
+    if present is not None and present.removed_at is not None:
+        raise KeyRotationRefused(
+            f"key {rotation.new_key_id} of {rotation.country} was removed from this directory; an officer "
+            "restores it by hand if that was a mistake",
+            field="body.new_key_id",
+        )
+    if present is None:
+        present = Peer(
+            country=old.country,
+            key_id=rotation.new_key_id,
+            public_key=rotation.new_public_key,
+            poc_name=old.poc_name,
+            contact=old.contact,
+            url=old.url,
+            priority=old.priority,
+            source=f"key rotation of {old.key_id} (message {message_id})",
+            added_at=now,
+            version=1,
+        )
+        session.add(present)
+    # Grace from the announced switch, but never beyond now + grace whatever the sender claims.
+    old.removed_at = min(rotation.effective_at, now) + KEY_ROTATION_GRACE
+    old.version += 1
+    session.flush()
+    audit.record(
+        session,
+        actor=f"federation:{from_country}",
+        action="federation.peer_key_rotated",
+        subject=f"federation_peer:{old.id}",
+        records=[audit.snapshot_obj(old), audit.snapshot_obj(present)],
+        info={
+            "country": old.country,
+            "old_key_id": old.key_id,
+            "key_id": present.key_id,
+            "old_key_accepted_until": envelope.format_time(old.removed_at),
+            "message_id": str(message_id),
+        },
+    )
+    log.info(
+        "federation.peer.key_rotated country=%s old=%s new=%s old_accepted_until=%s message=%s",
+        old.country,
+        old.key_id,
+        present.key_id,
+        envelope.format_time(old.removed_at),
+        message_id,
+    )
+    return present
 
 
 # --- peers ------------------------------------------------------------------------------------------------
@@ -266,7 +383,9 @@ def add_peer(session: Session, *, actor: str, data: PeerInput, source: str = "ma
 
 
 def list_peers(session: Session, *, include_removed: bool = False) -> Sequence[Peer]:
-    return repo.all_peers(session) if include_removed else repo.active_peers(session)
+    """The directory: PoCs whose keys are accepted (with a key replaced by a rotation until its grace period
+    ends, its `removed_at` then ahead), or every PoC ever listed."""
+    return repo.all_peers(session) if include_removed else repo.trusted_peers(session, now=utcnow())
 
 
 def find_peer(session: Session, ref: str) -> Peer:
@@ -285,9 +404,11 @@ def find_peer(session: Session, ref: str) -> Peer:
 
 def remove_peer(session: Session, *, actor: str, ref: str) -> Peer:
     peer = find_peer(session, ref)
-    if peer.removed_at is not None:
+    now = utcnow()
+    # A key in its grace period after a rotation can be removed at once (e.g. it turns out compromised).
+    if peer.removed_at is not None and peer.removed_at <= now:
         raise PeerConflict(f"peer {peer.id} was already removed", field="peer")
-    peer.removed_at = utcnow()
+    peer.removed_at = now
     peer.version += 1
     session.flush()
     audit.record(
