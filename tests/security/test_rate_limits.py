@@ -1,5 +1,9 @@
 """Rate limits (api/ratelimit.py): a burst gets 429 with Retry-After, normal use does not; logins per address
-across user names, federation messages per sending address, the rest of /api/v1 per credential."""
+across user names, federation messages per sending address, the rest of /api/v1 per credential.
+
+These run the app in-process with memory buckets: the test's outer transaction holds SQLite's write lock, so
+the database store (its own connection) would wait for it. The shared stores, across real server processes,
+are tested in test_rate_limits_shared.py."""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.ratelimit import Bucket, Rate, RateLimits
+from api.ratelimit import Rate, RateLimits
 from registry.config import get_settings
+from registry.ratelimit.store import DatabaseStore, MemoryStore, RedisStore
 from tests.api.conftest import PASSWORD, login_headers
 
 LIMITS = {
@@ -22,6 +27,7 @@ LIMITS = {
     "ITI_RATE_LIMIT_LOGIN": "5/60",
     "ITI_RATE_LIMIT_FEDERATION": "4/60",
     "ITI_RATE_LIMIT_API": "30/60",
+    "ITI_RATE_LIMIT_STORE": "memory",
 }
 
 
@@ -44,30 +50,64 @@ def _problem_429(response) -> None:  # type: ignore[no-untyped-def]
 
 def test_token_bucket_refills_with_time() -> None:
     now = [0.0]
-    bucket = Bucket(Rate(3, 30), clock=lambda: now[0])
-    assert [bucket.take("a") for _ in range(3)] == [0, 0, 0]
-    assert bucket.take("a") == pytest.approx(10.0)  # one token per 10 s
-    assert bucket.take("b") == 0  # another key has its own bucket
+    bucket = MemoryStore(clock=lambda: now[0])
+    rate = Rate(3, 30)
+    assert [bucket.take("a", rate) for _ in range(3)] == [0, 0, 0]
+    assert bucket.take("a", rate) == pytest.approx(10.0)  # one token per 10 s
+    assert bucket.take("b", rate) == 0  # another key has its own bucket
     now[0] = 10.0
-    assert bucket.take("a") == 0
-    assert bucket.take("a") > 0
+    assert bucket.take("a", rate) == 0
+    assert bucket.take("a", rate) > 0
 
 
 def test_configuration_parses_and_refuses_nonsense() -> None:
+    engine = create_engine("sqlite://")
     settings = dataclasses.replace(
         get_settings(), extra={"ITI_RATE_LIMIT_ENABLED": "true", "ITI_RATE_LIMIT_API": "off"}
     )
-    limits = RateLimits.from_settings(settings)
+    limits = RateLimits.from_settings(settings, engine=engine)
     assert limits.api is None
     assert limits.login is not None
+    assert limits.federation is not None
     assert limits.login.rate == Rate(20, 60)  # the documented default
+    # The documented stores: login and federation shared in the database (one store), the API in memory.
+    assert isinstance(limits.login.store, DatabaseStore)
+    assert limits.federation.store is limits.login.store
+    assert not limits.login.fail_open
+    api = RateLimits.from_settings(
+        dataclasses.replace(settings, extra={"ITI_RATE_LIMIT_ENABLED": "true"}), engine=engine
+    ).api
+    assert api is not None
+    assert isinstance(api.store, MemoryStore)
+    assert api.fail_open
+    redis = RateLimits.from_settings(
+        dataclasses.replace(
+            settings,
+            extra={
+                "ITI_RATE_LIMIT_ENABLED": "true",
+                "ITI_RATE_LIMIT_STORE": "redis://127.0.0.1:6379/0?prefix=cfg:",
+                "ITI_RATE_LIMIT_API_STORE": "redis://127.0.0.1:6379/0?prefix=cfg:",
+            },
+        ),
+        engine=engine,
+    )
+    assert isinstance(redis.login and redis.login.store, RedisStore)
+    assert redis.api is not None
+    assert redis.api.store is redis.federation.store  # type: ignore[union-attr]  # one client for one URL
+    assert redis.api.store.prefix == "cfg:"  # type: ignore[attr-defined]
+    redis.close()
     bad = dataclasses.replace(
         settings, extra={"ITI_RATE_LIMIT_ENABLED": "true", "ITI_RATE_LIMIT_LOGIN": "many"}
     )
     with pytest.raises(ValueError, match="ITI_RATE_LIMIT_LOGIN"):
-        RateLimits.from_settings(bad)
+        RateLimits.from_settings(bad, engine=engine)
+    bad_store = dataclasses.replace(
+        settings, extra={"ITI_RATE_LIMIT_ENABLED": "true", "ITI_RATE_LIMIT_API_STORE": "postgres"}
+    )
+    with pytest.raises(ValueError, match="ITI_RATE_LIMIT_API_STORE"):
+        RateLimits.from_settings(bad_store, engine=engine)
     off = dataclasses.replace(settings, extra={"ITI_RATE_LIMIT_ENABLED": "false"})
-    assert RateLimits.from_settings(off) == RateLimits(None, None, None)
+    assert RateLimits.from_settings(off, engine=engine) == RateLimits(None, None, None)
 
 
 def test_login_burst_across_user_names_gets_429(limited: TestClient, session: Session) -> None:
