@@ -438,6 +438,29 @@ class Reading:
     serial_key: str
     weapon_id: str
     maker: str
+    described: dict[str, str | None] | None = None  # make, model, calibre, category as a finder writes them
+
+
+def described(readings_: list[Reading], matcher: Matcher, seed: int) -> list[Reading]:
+    """Each reading with the weapon described as a trace request gives it (ITI 17(b)): its make, model and
+    category as registered, written in another case, and its calibre in one of the forms officers use
+    ("9mm Luger", "9x19mm", "9 mm Parabellum"), picked at random."""
+    from dataclasses import replace
+
+    from registry.reference.catalogue import load_calibres
+
+    forms = {c.code: [c.code, c.name, *c.aliases] for c in load_calibres()}
+    rng = random.Random(f"fuzzy-described-{seed}")
+    records = matcher.registered([r.weapon_id for r in readings_])
+    out = []
+    for r in readings_:
+        w = records[r.weapon_id]
+        calibre = rng.choice(forms.get(w.calibre or "", [w.calibre])) if w.calibre else None
+        make = rng.choice([w.make, w.make.title(), w.make.lower()])
+        out.append(
+            replace(r, described={"make": make, "model": w.model, "calibre": calibre, "category": w.category})
+        )
+    return out
 
 
 def damage(key: str, unreadable: int, lookalike: bool, transpose: bool, rng: random.Random) -> str | None:
@@ -509,8 +532,7 @@ class Outcome:
     ms: float
     rank: int | None = None  # 1-based rank of the right weapon among the five
     timeout: bool = False
-    rivals: int | None = None  # matcher: other weapons scoring at least as high (None: right one not found)
-    hit_with_make: bool | None = None  # matcher: in the top 5 of its ranked list kept to the right make
+    rivals: int | None = None  # matcher: other weapons ranked at least as high (None: right one not found)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -536,10 +558,9 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
             "max_ms": max(ms),
             "timeouts": sum(o.timeout for o in os_),
         }
-        if method == "matcher":
+        if method in MATCHERS:
             clear = [o for o in os_ if o.rivals is None or o.rivals < 5]
             out[method][kind].update(
-                recall_at_5_with_make=sum(bool(o.hit_with_make) for o in os_) / len(os_),
                 ambiguous=len(os_) - len(clear),
                 clear_hits=sum(o.hit for o in clear),
                 recall_at_5_clear=sum(o.hit for o in clear) / len(clear) if clear else None,
@@ -562,33 +583,62 @@ class Matcher:
             if self.statements is not None:
                 self.statements.append((statement, parameters))
 
-    def __call__(self, observed: str, limit: int = 5) -> tuple[list[tuple[str, float]], float]:
+    def __call__(
+        self, observed: str, limit: int = 5, described: dict[str, str | None] | None = None
+    ) -> tuple[list[tuple[str, float]], float]:
+        """The ranked weapon ids with their rank scores, and the call's latency in ms."""
+        from tracing.matching.description import Description
         from tracing.matching.service import find_candidates
+
+        description = Description(**described) if described else None
+        with self.sessions() as s:
+            t = time.perf_counter()
+            cands = find_candidates(s, observed=observed, limit=limit, description=description)
+            dt = (time.perf_counter() - t) * 1000
+            s.rollback()
+        return [(str(c.weapon_id), c.rank_score) for c in cands], dt
+
+    def exact(self, text: str) -> tuple[list[str], float]:
+        """The registry's exact look-up by serial or mark text (`find_by_mark`'s statement), then the weapon
+        row of each id found, as a request would; the weapon ids and the latency in ms. (The fuzzy load has
+        no `weapon_states` rows, which `find_by_mark` also reads by primary key.)"""
+        from registry.reference.service import text_key
+        from registry.weapons import repository as weapons
 
         with self.sessions() as s:
             t = time.perf_counter()
-            cands = find_candidates(s, observed=observed, limit=limit)
+            ids = weapons.find_ids_by_mark(s, text_key(text))
+            for i in ids:
+                weapons.get_weapon(s, i)
             dt = (time.perf_counter() - t) * 1000
             s.rollback()
-        return [(str(c.weapon_id), c.score) for c in cands], dt
+        return [str(i) for i in ids], dt
 
-    def makers(self, ids: list[str]) -> dict[str, str | None]:
+    def mark_texts(self, ids: list[str]) -> dict[str, str]:
         from sqlalchemy import select
 
-        from registry.weapons.models import Weapon
+        from registry.markings.models import Marking
 
-        if not ids:
-            return {}
         with self.sessions() as s:
             rows = s.execute(
-                select(Weapon.id, Weapon.manufacturer_code).where(Weapon.id.in_([uuid.UUID(x) for x in ids]))
+                select(Marking.weapon_id, Marking.text).where(
+                    Marking.weapon_id.in_([uuid.UUID(x) for x in ids])
+                )
             ).all()
-        return {str(i): m for i, m in rows}
+        return {str(w): t for w, t in rows}
 
-    def explain(self, observed: str) -> list[dict[str, Any]]:
-        """The plan of every statement one search runs (EXPLAIN ANALYZE on PostgreSQL)."""
+    def registered(self, ids: list[str]) -> dict[str, Any]:
+        from tracing.matching import repository
+
+        with self.sessions() as s:
+            found = repository.registered(s, [uuid.UUID(x) for x in ids])
+        return {str(k): v for k, v in found.items()}
+
+    def explain(self, observed: str, call: Callable[[], object] | None = None) -> list[dict[str, Any]]:
+        """The plan of every statement one search runs (EXPLAIN ANALYZE on PostgreSQL); `call` instead of the
+        matcher on `observed` when given."""
         self.statements = []
-        self(observed)
+        call() if call else self(observed)
         stmts, self.statements = self.statements, None
         out = []
         seen: set[str] = set()
@@ -674,6 +724,7 @@ def measure(
 ) -> tuple[list[Outcome], list[dict[str, Any]]]:
     for r in warm:
         matcher(r.observed)
+        matcher(r.observed, described=r.described)
         if trgm:
             trgm.like(r.observed)
             trgm.similar(r.observed)
@@ -683,23 +734,23 @@ def measure(
     seen: dict[str, int] = {}
     for i, r in enumerate(qs):
         seen[r.kind] = seen.get(r.kind, 0) + 1
-        found, ms = matcher(r.observed)
-        ids = [x for x, _ in found]
-        hit = r.weapon_id in ids
-        o = Outcome(r.kind, r.observed, "matcher", hit, ms, ids.index(r.weapon_id) + 1 if hit else None)
-        # Not timed: the longer list tells how many other registered weapons explain the reading at least as
-        # well as the right one. From five on, no ranking by the serial alone can promise the top 5.
-        deep, _ = matcher(r.observed, limit=1000)
-        score = dict(deep).get(r.weapon_id)
-        if score is not None:
-            o.rivals = sum(1 for x, sc in deep if x != r.weapon_id and sc >= score)
-        # A trace request also gives the make: the same ranked list, kept to weapons of that make.
-        makers = matcher.makers([x for x, _ in deep])
-        o.hit_with_make = r.weapon_id in [x for x, _ in deep if makers.get(x) == r.maker][:5]
-        outcomes.append(o)
-        if not hit:
-            misses.append({**asdict(r), "rivals": o.rivals, "candidates": len(deep),
-                           "rank_in_1000": [x for x, _ in deep].index(r.weapon_id) + 1 if score is not None else None})  # fmt: skip
+        # The serial alone ("matcher"), then the serial with the weapon described as a trace request
+        # describes it ("described"), one after the other on the same reading.
+        for method, desc in (("matcher", None), ("described", r.described)):
+            found, ms = matcher(r.observed, described=desc)
+            ids = [x for x, _ in found]
+            hit = r.weapon_id in ids
+            o = Outcome(r.kind, r.observed, method, hit, ms, ids.index(r.weapon_id) + 1 if hit else None)
+            # Not timed: the longer list tells how many other registered weapons explain the reading at least
+            # as well as the right one. From five on, no ranking can promise the right one the top 5.
+            deep, _ = matcher(r.observed, limit=1000, described=desc)
+            score = dict(deep).get(r.weapon_id)
+            if score is not None:
+                o.rivals = sum(1 for x, sc in deep if x != r.weapon_id and sc >= score)
+            outcomes.append(o)
+            if not hit:
+                misses.append({**asdict(r), "method": method, "rivals": o.rivals, "candidates": len(deep),
+                               "rank_in_1000": [x for x, _ in deep].index(r.weapon_id) + 1 if score is not None else None})  # fmt: skip
         if trgm and seen[r.kind] <= baseline_per_kind:
             for method, fn in (("trgm LIKE", trgm.like), ("trgm similarity", trgm.similar)):
                 ids, ms, timeout = fn(r.observed)
@@ -724,9 +775,22 @@ def measure(
     return outcomes, misses
 
 
+def _exact(matcher: Matcher, targets: list[Target]) -> list[Outcome]:
+    texts = matcher.mark_texts([t.weapon_id for t in targets])
+    out = []
+    for i, t in enumerate(targets):
+        typed = texts[t.weapon_id] if i % 4 == 3 else " ".join([t.serial_key[:3].lower(), t.serial_key[3:]])
+        ids, ms = matcher.exact(typed)
+        if i >= 20:  # the first 20 warm the caches
+            out.append(Outcome("exact", typed, "exact look-up", t.weapon_id in ids, ms))
+    return out
+
+
 # --- report -------------------------------------------------------------------------------------------------
 
-METHODS = ("matcher", "trgm LIKE", "trgm similarity")
+MATCHERS = ("matcher", "described")
+METHODS = (*MATCHERS, "trgm LIKE", "trgm similarity")
+TITLE = {"matcher": "serial only", "described": "serial + description"}
 
 
 def _pct(x: float) -> str:
@@ -792,14 +856,17 @@ def markdown(r: dict[str, Any]) -> str:
         "",
     ]
     methods = [x for x in METHODS if x in s]
-    # The matcher's columns add the readings that five or more other weapons explain at least as well
-    # ("ambiguous": the serial alone cannot put the right one in the top 5) and the recall over the others.
-    head = "| kind | matcher recall@5 | ambiguous | recall@5 of the rest | recall@5, make known | p50 | p99 |"
-    head += "".join(f" {x} recall@5 | p50 | p99 |" for x in methods[1:])
-    lines += [
-        head,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: | ---: | ---: |" * (len(methods) - 1),
-    ]
+    # The matcher's columns add the readings that five or more other weapons rank at least as high
+    # ("ambiguous": no ranking on that evidence can put the right one in the top 5).
+    head, rule = "| kind |", "| --- |"
+    for x in methods:
+        if x in MATCHERS:
+            head += f" {TITLE[x]}: recall@5 | ambiguous | p50 | p99 |"
+            rule += " ---: | ---: | ---: | ---: |"
+        else:
+            head += f" {x} recall@5 | p50 | p99 |"
+            rule += " ---: | ---: | ---: |"
+    lines += [head, rule]
     for kind in [*KINDS, "all"]:
         cells = []
         for x in methods:
@@ -810,9 +877,8 @@ def markdown(r: dict[str, Any]) -> str:
             rec = _pct(k["recall_at_5"])
             if kind == "all":
                 rec = f"**{rec}**"
-            if x == "matcher":
-                clear = "–" if k["recall_at_5_clear"] is None else _pct(k["recall_at_5_clear"])
-                rec += f" | {k['ambiguous']} | {clear} | {_pct(k['recall_at_5_with_make'])}"
+            if x in MATCHERS:
+                rec += f" | {k['ambiguous']}"
             cells.append(f"{rec} | {k['p50_ms']:.1f} | {k['p99_ms']:.1f}")
         name = "**all**" if kind == "all" else kind
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -825,30 +891,42 @@ def markdown(r: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v}" for k, v in timeouts.items())
             + ".",
         ]
-    mt = s["matcher"]["all"]
-    lines += [
-        "",
-        f"Matcher overall: recall@5 {_pct(mt['recall_at_5'])} ({mt['hits']:,} of {mt['n']:,}); "
-        f"{mt['ambiguous']} readings ambiguous, recall@5 of the other {mt['n'] - mt['ambiguous']:,}: "
-        f"{_pct(mt['recall_at_5_clear'])}; with the make known {_pct(mt['recall_at_5_with_make'])}; "
-        f"p50 {mt['p50_ms']:.1f} ms, p90 {mt['p90_ms']:.1f} ms, p99 {mt['p99_ms']:.1f} ms, max {mt['max_ms']:.0f} ms.",
-    ]
-    if r["misses"]:
+    lines.append("")
+    for x in (m for m in MATCHERS if m in s):
+        mt = s[x]["all"]
+        clear = "–" if mt["recall_at_5_clear"] is None else _pct(mt["recall_at_5_clear"])
+        lines.append(
+            f"Matcher, {TITLE[x]}: recall@5 {_pct(mt['recall_at_5'])} ({mt['hits']:,} of {mt['n']:,}); "
+            f"{mt['ambiguous']} readings ambiguous, recall@5 of the other {mt['n'] - mt['ambiguous']:,}: "
+            f"{clear}; p50 {mt['p50_ms']:.1f} ms, p90 {mt['p90_ms']:.1f} ms, p99 {mt['p99_ms']:.1f} ms, "
+            f"max {mt['max_ms']:.0f} ms."
+        )
+        lines.append("")
+    ex = s.get("exact look-up", {}).get("all")
+    if ex:
         lines += [
-            "",
-            "Matcher misses (the right weapon's rank among up to 1,000 candidates, and how many others score at "
-            "least as high):",
+            f"Exact look-up (the registry's `find_by_mark` statement and the weapon rows; serials typed in lower "
+            f"case with a space, one in four by the whole mark text): {ex['n']:,} look-ups, "
+            f"{ex['hits']:,} found the weapon; p50 {ex['p50_ms']:.2f} ms, p90 {ex['p90_ms']:.2f} ms, "
+            f"p99 {ex['p99_ms']:.2f} ms, max {ex['max_ms']:.1f} ms.",
             "",
         ]
-        for x in r["misses"][:15]:
+    missed = [x for x in r["misses"] if x.get("method", "matcher") == "described"]
+    if missed:
+        lines += [
+            "Misses with the description (the right weapon's rank among up to 1,000 candidates, and how many "
+            "others rank at least as high):",
+            "",
+        ]
+        for x in missed[:15]:
             where = (
                 f"rank {x['rank_in_1000']} of {x['candidates']}, {x['rivals']} others as good"
                 if x["rank_in_1000"]
                 else "not found"
             )
             lines.append(f"- `{x['observed']}` for `{x['serial_key']}` ({x['kind']}): {where}")
-        if len(r["misses"]) > 15:
-            lines.append(f"- … {len(r['misses']) - 15} more in the JSON")
+        if len(missed) > 15:
+            lines.append(f"- … {len(missed) - 15} more in the JSON")
     lines += ["", f"**Plans** of the statements for `{r['explain_reading']}` ({r['explain_kind']}):", ""]
     for e in r["explain"]:
         lines += [
@@ -916,6 +994,7 @@ def main(argv: list[str] | None = None) -> None:
         help="run the pg_trgm baselines on only the first N readings of each kind (default: all)",
     )
     p.add_argument("--keep", action="store_true", help="keep the database afterwards (for --reuse)")
+    p.add_argument("--exact", type=int, default=2000, help="exact look-ups of undamaged serials and marks")
     p.add_argument("--out", type=Path, help="Markdown file whose bench:fuzzy-<db> block to replace")
     p.add_argument("--json", type=Path, help="results file (default: bench/results/DATE-fuzzy-DB-SIZE.json)")
     args = p.parse_args(argv)
@@ -973,16 +1052,29 @@ def main(argv: list[str] | None = None) -> None:
         matcher = Matcher(f"sqlite:///{sqlite_path}")
         trgm = None
         results["server"] = f"SQLite {sqlite3.sqlite_version}"
+    qs, warm = described(qs, matcher, args.seed), described(warm, matcher, args.seed)
     log(f"measuring {len(qs):,} readings")
     outcomes, misses = measure(
         matcher, trgm, qs, warm, baseline_per_kind=min(args.per_kind, args.baseline_per_kind or args.per_kind)
     )
+    # The exact look-up at the same size: each target's serial as registered, typed in lower case with
+    # spaces as officers do, and one in four by the whole text of its manufacture mark.
+    exact = _exact(matcher, targets[: args.exact])
+    outcomes += exact
     results["summary"] = summarise(outcomes)
     results["misses"] = misses
     # The plans, for a reading of the hardest kind.
     hard = next(q for q in qs if q.kind == "2 unreadable + look-alike + transposition")
     results["explain_reading"], results["explain_kind"] = hard.observed, hard.kind
-    explain = [{"method": "matcher", **e} for e in matcher.explain(hard.observed)]
+    explain = [
+        {"method": "matcher (serial + description)", **e}
+        for e in matcher.explain(hard.observed, lambda: matcher(hard.observed, described=hard.described))
+    ]
+    if exact:
+        typed = exact[0].observed
+        explain += [
+            {"method": "exact look-up", **e} for e in matcher.explain(typed, lambda: matcher.exact(typed))
+        ]
     if trgm:
         explain += [
             {"method": m, **e}

@@ -9,6 +9,7 @@ from registry.imports.models import ImportJob
 from registry.markings.models import Component, ComponentMove, Marking
 from registry.organisations.models import Licence, Organisation
 from registry.persons.models import Person
+from registry.ratelimit.models import RateLimitBucket
 from registry.reference.models import CalibreRef, CategoryRef, ComponentKindRef, ManufacturerRef, ModelRef
 from registry.stations.models import (
     SerialCounter,
@@ -50,6 +51,7 @@ __all__ = [
     "Peer",
     "Person",
     "PurgePermit",
+    "RateLimitBucket",
     "SerialCounter",
     "SerialReservation",
     "SerialSkeleton",

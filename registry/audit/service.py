@@ -7,7 +7,7 @@ entry commit or vanish together. Entries carry ids and digests of the rows writt
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -69,9 +69,14 @@ def record(
 
 
 def record_many(
-    session: Session, entries: Sequence[PendingEntry], *, at: datetime | None = None
+    session: Session,
+    entries: Sequence[PendingEntry],
+    *,
+    at: datetime | None = None,
+    write: Callable[[Session, list[dict[str, Any]]], None] | None = None,
 ) -> list[int]:
-    """Append entries in order under the log lock. Used directly by bulk imports (one call per batch)."""
+    """Append entries in order under the log lock. Used directly by bulk imports (one call per batch);
+    `write` stores the rows another way (the PostgreSQL import copies them) with the same chain."""
     if not entries:
         return []
     state = repo.lock_state(session)
@@ -97,7 +102,7 @@ def record_many(
             }
         )
         seq += 1
-    repo.insert_entries(session, rows)
+    (write or repo.insert_entries)(session, rows)
     repo.save_state(session, next_seq=seq, frontier=acc.frontier_bytes())
     return [r["seq"] for r in rows]
 

@@ -28,6 +28,7 @@ from registry.codes import EventType, MarkingKind
 from registry.db import utcnow
 from registry.errors import ImportRejected, NotFound, RegistryError, ValidationError
 from registry.history.inputs import EventInput
+from registry.imports import copy_writer
 from registry.imports.formats import Reader, detect_format, file_sha256
 from registry.imports.models import ImportJob
 from registry.markings.rules import MarkingInput
@@ -569,12 +570,16 @@ def _write(
 ) -> None:
     if not batch:
         return
-    weapons.write_prepared(session, batch)
     info: dict[str, Any] = {"import_job": str(job_id)}
     if custody is not None:
         info["custody_of"] = str(custody.id)
     action = "weapon.custody_imported" if custody is not None else "weapon.imported"
-    audit.record_many(session, [p.audit_entry(actor, action=action, info=info) for p in batch])
+    entries = [p.audit_entry(actor, action=action, info=info) for p in batch]
+    if copy_writer.enabled(session):  # PostgreSQL: the same rows by COPY (registry/imports/copy_writer.py)
+        copy_writer.write_batch(session, batch, entries)
+        return
+    weapons.write_prepared(session, batch)
+    audit.record_many(session, entries)
 
 
 def write_rejects(path: Path, rejects: list[Reject] | list[dict[str, Any]]) -> None:

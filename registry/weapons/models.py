@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.codes import FrameMaterial, Status, check_in
@@ -42,6 +42,11 @@ class Weapon(Base):
     registered_at: Mapped[Timestamp]
     registered_by: Mapped[str] = mapped_column(String(120))
     import_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("import_jobs.id"), index=True)
+
+
+# Search by model (`repository.search`) filters on upper(model): an index on the expression, id second for the
+# page order (migration 0013).
+Index("ix_weapons_upper_model", func.upper(Weapon.model), Weapon.id)
 
 
 class WeaponState(Base):
