@@ -87,12 +87,24 @@ def sheet(
 
 @app.command("trace-answer")
 def trace_answer(
-    trace_id: Annotated[str, typer.Argument(help="The trace request's id")], out: Out, lang: Lang = DEFAULT
+    trace_id: Annotated[str, typer.Argument(help="The trace request's id")],
+    out: Out,
+    purpose: Annotated[
+        str,
+        typer.Option(help="What the information is used for: an intended-use code (REQ-32, docs/tracing.md)"),
+    ],
+    recipient: Annotated[str | None, typer.Option(help="Who the information is disclosed to")] = None,
+    lang: Lang = DEFAULT,
 ) -> None:
     """The formal answer to a trace request (or its delay, restriction or refusal); the view is audited."""
     with transaction() as session:
         data = trace_answer_pdf(
-            session, request_id=parse_uuid(trace_id, "trace_id"), actor=actor(), lang=lang
+            session,
+            request_id=parse_uuid(trace_id, "trace_id"),
+            actor=actor(),
+            purpose=purpose,
+            recipient=recipient,
+            lang=lang,
         )
     _write(out, data, N_("trace answer"))
 

@@ -1,5 +1,7 @@
 """The ITI sections of the national report for a period: marking, record-keeping, cooperation in tracing, with
-the quantitative tracing data and SDG indicator 16.4.2 (docs/reports.md maps each question to its source).
+the quantitative tracing data and SDG indicator 16.4.2, laid out after the questions of the UNODA national
+report template that could be found (docs/reports.md: which edition each question comes from, and the
+figures under it).
 
 `national_figures` computes every number once, as plain data: the PDF, the CSV/XLSX export and the tests read
 the same figures. Trace figures count requests sent (ours) or received (theirs) within the period, with the
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from registry.codes import EventType, MarkingKind
 from registry.config import get_settings
 from registry.errors import ValidationError
+from registry.profiles import get_profile
 from reports import charts, pdf
 from reports import repository as reports_repo
 from reports.i18n import N_, Lang
@@ -39,6 +42,21 @@ MARK_ROWS = (
     (MarkingKind.REMARKING, N_("of found or seized weapons given a unique mark (ITI 9)")),
     (MarkingKind.DEACTIVATION, N_("on deactivation")),
 )
+# Question 3.2.1 of the template: the elements a manufacture mark may record, as the template lists them.
+MARK_ELEMENTS = (
+    ("manufacturer", N_("Name of the manufacturer")),
+    ("country", N_("Country of manufacture")),
+    ("serial", N_("Serial number")),
+    ("year", N_("Year of manufacture")),
+)
+# Where each question comes from: the template editions found (docs/reports.md), or the ITI itself.
+SOURCES = {
+    "manufacture": N_("UNODA template, 2016 and 2018 editions — section 2, Manufacture"),
+    "transfers": N_("UNODA template, 2016 and 2018 editions — section 3, International transfers"),
+    "records": N_("UNODA template, 2016 edition — section 7, Record-keeping"),
+    "tracing": N_("UNODA template, 2010 edition — section 8, International tracing"),
+    "own": N_("International Tracing Instrument — figures for which no template question was found"),
+}
 EVENT_ROWS = (
     EventType.MANUFACTURED,
     EventType.IMPORTED,
@@ -114,6 +132,12 @@ class NationalFigures:
     per_partner: dict[str, dict[str, Any]]
     sdg_by_year: dict[int, dict[str, Any]]
     sdg_total: dict[str, Any] = field(default_factory=dict)
+    # Template questions 3.2.1/3.2.2 and 5.10.2: what the period's manufacture and import marks record.
+    manufacture_marks: dict[str, int] = field(default_factory=dict)
+    manufacture_components: dict[str, int] = field(default_factory=dict)
+    import_marks: dict[str, int] = field(default_factory=dict)
+    # Questions 3.3.2, 5.11.2, 16.2: the minimum retention the node's jurisdiction profile enforces (years).
+    retention: dict[str, Any] = field(default_factory=dict)
 
     def rows(self) -> list[tuple[str, str, Any]]:
         """(section, item, value) for the CSV/XLSX export of the same figures."""
@@ -128,6 +152,10 @@ class NationalFigures:
             for k, v in sorted(self.marks_by_condition.items())
         ]
         out.append(("marking", "pending_marking_now", self.pending_marking))
+        out += [("marking", f"manufacture_marks.{k}", v) for k, v in self.manufacture_marks.items()]
+        out += [("marking", f"manufacture_marks_on.{k}", v) for k, v in self.manufacture_components.items()]
+        out += [("marking", f"import_marks.{k}", v) for k, v in self.import_marks.items()]
+        out += [("record_keeping", f"retention.{k}", v) for k, v in self.retention.items()]
         out += [
             ("record_keeping", "weapons_on_record_at_end", self.weapons_on_record),
             ("record_keeping", "weapons_registered_in_period", self.weapons_registered),
@@ -185,12 +213,12 @@ def national_figures(session: Session, *, since: date, until: date) -> NationalF
     node = federation_repo.get_node(session)
     traces, per_partner = period_trace_statistics(session, period)
     by_year = charts.sdg_by_year(session, years=period.years)
+    days = {"since": period.since, "until": period.until + timedelta(days=1)}
+    profile = get_profile(get_settings().profile)
     return NationalFigures(
         period=period,
         country=node.country if node is not None else _home_country(),
-        marks_by_kind=reports_repo.marks_by_kind(
-            session, since=period.since, until=period.until + timedelta(days=1)
-        ),
+        marks_by_kind=reports_repo.marks_by_kind(session, **days),
         marks_by_condition=reports_repo.marks_by_condition(session, since=period.start, until=period.end),
         pending_marking=reports_repo.pending_marking(session),
         weapons_on_record=reports_repo.weapons_registered(session, since=None, until=period.end),
@@ -202,6 +230,15 @@ def national_figures(session: Session, *, since: date, until: date) -> NationalF
         per_partner=per_partner,
         sdg_by_year=by_year,
         sdg_total=sdg_total(by_year),
+        manufacture_marks=reports_repo.mark_contents(session, kind=MarkingKind.MANUFACTURE, **days),
+        manufacture_components=reports_repo.marks_by_component(session, kind=MarkingKind.MANUFACTURE, **days),
+        import_marks=reports_repo.mark_contents(session, kind=MarkingKind.IMPORT, **days),
+        retention={
+            "profile": profile.name,
+            "manufacture_years": profile.retention_manufacture_years,
+            "other_years": profile.retention_other_years,
+            "after_destruction_years": profile.retention_after_destruction_years,
+        },
     )
 
 
@@ -234,7 +271,9 @@ def national_report_pdf(session: Session, *, since: date, until: date, lang: str
     ctx = {
         "f": figures,
         "poc": node,
-        "mark_rows": [(k.value, language.gettext(text)) for k, text in MARK_ROWS],
+        "mark_elements": [(key, language.gettext(text)) for key, text in MARK_ELEMENTS],
+        "other_mark_rows": [(k.value, language.gettext(text)) for k, text in MARK_ROWS[2:]],
+        "S": {key: language.gettext(text) for key, text in SOURCES.items()},
         "event_rows": [e.value for e in EVENT_ROWS],
         "category_name": lambda c: language.gettext(names[c]) if c in names else c,
         "charts": svg,

@@ -1,11 +1,12 @@
 """The SQL the documents and charts need beyond what the registry's and tracing's repositories offer:
-counts by category, marks and events by kind within a period."""
+counts by category, marks and events by kind within a period, what the marks of a kind record."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.orm import Session
 
 from registry.history.models import Event
@@ -37,8 +38,43 @@ def pending_marking(session: Session) -> int:
 
 def marks_by_kind(session: Session, *, since: date, until: date) -> dict[str, int]:
     """Marks applied in [since, until): on the day the station or officer gives, else the day recorded."""
-    day = func.coalesce(Marking.applied_on, func.date(Marking.recorded_at))
+    day = _applied_day()
     stmt = select(Marking.kind, func.count()).where(day >= since, day < until).group_by(Marking.kind)
+    return {row[0]: row[1] for row in session.execute(stmt)}
+
+
+def _applied_day() -> Any:
+    return func.coalesce(Marking.applied_on, func.date(Marking.recorded_at))
+
+
+def mark_contents(session: Session, *, kind: str, since: date, until: date) -> dict[str, int]:
+    """Marks of `kind` applied in [since, until): how many, and how many record each element of a mark
+    (maker, country, serial, year), as the template's "what information is included in the marking" asks."""
+    day = _applied_day()
+
+    def present(column: Any) -> Any:
+        return func.count(func.nullif(func.trim(func.cast(column, String)), ""))
+
+    stmt = select(
+        func.count(),
+        present(Marking.manufacturer),
+        present(Marking.country),
+        present(Marking.serial),
+        present(Marking.year),
+    ).where(Marking.kind == kind, day >= since, day < until)
+    total, manufacturer, country, serial, year = session.execute(stmt).one()
+    return {"marks": total, "manufacturer": manufacturer, "country": country, "serial": serial, "year": year}
+
+
+def marks_by_component(session: Session, *, kind: str, since: date, until: date) -> dict[str, int]:
+    """Marks of `kind` applied in [since, until) by the component that carries them (frame, barrel …)."""
+    day = _applied_day()
+    stmt = (
+        select(Marking.component_kind, func.count())
+        .where(Marking.kind == kind, day >= since, day < until)
+        .group_by(Marking.component_kind)
+        .order_by(func.count().desc(), Marking.component_kind)
+    )
     return {row[0]: row[1] for row in session.execute(stmt)}
 
 

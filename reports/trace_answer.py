@@ -3,7 +3,9 @@ restriction or refusal with its reasons and ITI 22 grounds, the weapon's supply 
 the use the information is limited to, printed as a marking on every page (ITI 21–23, REQ-32).
 
 Works for both sides: the answer this node gave (incoming request) or the one it received (outgoing). Making
-the document is a view of confidential information and is audited like one.
+the document takes the information out of the trace workflow: it declares its purpose (and recipient), is
+refused for a purpose other than the stated one without a delivered notice to the providing state
+(`tracing.requests.disclosure`), and is audited with them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from reports import pdf
 from reports import repository as reports_repo
 from reports.i18n import N_, Lang
 from tracing.federation import repository as federation_repo
+from tracing.requests import disclosure
 from tracing.requests import repository as trace_repo
 from tracing.requests.errors import TraceNotFound
 from tracing.requests.models import TraceRequest
@@ -99,17 +102,27 @@ def marking(req: TraceRequest, lang: Lang) -> str:
     return lang.gettext(MARKING, level=lang.label(req.confidentiality).upper(), purpose=purpose)
 
 
-def trace_answer_pdf(session: Session, *, request_id: uuid.UUID, actor: str, lang: str = "en") -> bytes:
-    """The PDF of the latest reply to `request_id`; the view is recorded in the audit log."""
+def trace_answer_pdf(
+    session: Session,
+    *,
+    request_id: uuid.UUID,
+    actor: str,
+    purpose: str | None,
+    recipient: str | None = None,
+    lang: str = "en",
+) -> bytes:
+    """The PDF of the latest reply to `request_id`, for the declared `purpose` (and `recipient`); the use is
+    checked against the stated purpose and recorded in the audit log."""
     language = Lang.of(lang)
     req = _request(session, request_id)
     ctx = context(session, req, language)
+    use = disclosure.check_use(session, req, purpose=purpose, recipient=recipient)
     audit.record(
         session,
         actor=actor,
         action="trace.document",
         subject=f"trace:{req.id}",
-        info={"document": "answer", "lang": language.code, "state": req.state},
+        info={"document": "answer", "lang": language.code, "state": req.state, **use.as_info()},
     )
     title = language.gettext("Reply to tracing request %(case)s", case=req.case_reference)
     return pdf.render("trace_answer.html", ctx, language, title=title, marking=marking(req, language))

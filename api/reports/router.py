@@ -86,15 +86,36 @@ def chart(
 
 @router.get(
     "/api/v1/traces/{request_id}/answer.pdf",
-    summary="The formal answer to a trace request, with its use restriction on every page (PDF; audited)",
+    summary="The formal answer to a trace request, with its use restriction on every page, for a declared "
+    "purpose (PDF; audited)",
     response_class=Response,
     responses={200: {"content": PDF}, **ERRORS},
 )
 def trace_answer(
-    request: Request, request_id: uuid.UUID, session: DbSession, who: TraceReader, lang: LangQuery = None
+    request: Request,
+    request_id: uuid.UUID,
+    session: DbSession,
+    who: TraceReader,
+    purpose: Annotated[
+        str,
+        Query(
+            max_length=32,
+            description="What the document is for (an intended-use code): the request's stated purpose, or "
+            "another one after a delivered disclosure notice to the providing state (REQ-32)",
+        ),
+    ],
+    recipient: Annotated[str | None, Query(max_length=200, description="Who it is disclosed to")] = None,
+    lang: LangQuery = None,
 ) -> Response:
     language = _language(request, lang)
-    data = trace_answer_pdf(session, request_id=request_id, actor=who.username, lang=language)
+    data = trace_answer_pdf(
+        session,
+        request_id=request_id,
+        actor=who.username,
+        purpose=purpose,
+        recipient=recipient,
+        lang=language,
+    )
     return pdf_response(data, f"trace-answer-{request_id}-{language}.pdf", language)
 
 

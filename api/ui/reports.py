@@ -122,9 +122,24 @@ def weapon_sheet(
 
 
 @router.get("/traces/{request_id}/answer.pdf")
-def trace_answer(request_id: uuid.UUID, session: DbSession, who: TraceReader, lang: str = "") -> Response:
+def trace_answer(
+    request_id: uuid.UUID,
+    session: DbSession,
+    who: TraceReader,
+    lang: str = "",
+    purpose: str = "",
+    recipient: str = "",
+) -> Response:
+    """The trace page's form declares the purpose and recipient; the service checks them (REQ-32)."""
     language = _lang(lang)
-    data = trace_answer_pdf(session, request_id=request_id, actor=who.username, lang=language)
+    data = trace_answer_pdf(
+        session,
+        request_id=request_id,
+        actor=who.username,
+        purpose=purpose,
+        recipient=recipient or None,
+        lang=language,
+    )
     return pdf_response(data, f"trace-answer-{request_id}-{language}.pdf", language)
 
 

@@ -65,15 +65,17 @@ def test_national_report_bad_period_is_a_problem(client: TestClient, session: Se
 
 def test_trace_answer_pdf(client: TestClient, session: Session, scenario: Scenario) -> None:
     poc = login_headers(session, "poc_officer")
-    r = client.get(f"/api/v1/traces/{scenario.answered}/answer.pdf?lang=ru", headers=poc)
+    r = client.get(
+        f"/api/v1/traces/{scenario.answered}/answer.pdf?lang=ru&purpose=criminal_investigation", headers=poc
+    )
     assert r.status_code == 200, r.text
     text = pdf_text(r.content)
     assert "Ответ на запрос об отслеживании UG/2026/7" in text
     assert scenario.serials[0] in text
-    r = client.get(f"/api/v1/traces/{scenario.outgoing}/answer.pdf", headers=poc)
+    r = client.get(f"/api/v1/traces/{scenario.outgoing}/answer.pdf?purpose=prosecution", headers=poc)
     assert r.status_code == 409
     assert r.headers["content-type"] == PROBLEM
-    r = client.get(f"/api/v1/traces/{scenario.weapons[0]}/answer.pdf", headers=poc)
+    r = client.get(f"/api/v1/traces/{scenario.weapons[0]}/answer.pdf?purpose=prosecution", headers=poc)
     assert r.status_code == 404
 
 
@@ -161,8 +163,9 @@ def test_weapon_and_trace_pages_link_their_pdfs(sign_in: SignIn, scenario: Scena
     sheet = f"/ui/reports/weapons/{scenario.weapons[0]}/sheet.pdf?lang=en"
     assert f'href="{sheet}"' in weapon
     trace = poc.get(f"/ui/traces/{scenario.answered}").text
-    answer = f"/ui/reports/traces/{scenario.answered}/answer.pdf?lang=en"
-    assert f'href="{answer}"' in trace
+    answer = f"/ui/reports/traces/{scenario.answered}/answer.pdf"
+    assert f'action="{answer}"' in trace  # a form: the document declares its purpose (REQ-32)
+    answer += "?lang=en&purpose=criminal_investigation"
     # The links open with the browser session, in the page's language.
     r = poc.get(answer)
     assert r.status_code == 200

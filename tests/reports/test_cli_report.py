@@ -37,7 +37,8 @@ def test_report_commands(tmp_path: Path) -> None:
     assert scenario.serials[0] in pdf_text(sheet.read_bytes())
 
     missing = iti(
-        "--json", "report", "trace-answer", str(scenario.weapons[0]), "--out", str(tmp_path / "x.pdf"), code=4
-    )
+        "--json", "report", "trace-answer", str(scenario.weapons[0]), "--out", str(tmp_path / "x.pdf"),
+        "--purpose", "criminal_investigation", code=4,
+    )  # fmt: skip
     assert json.loads(missing.stdout)["error"]["field"] == "request_id"
     assert not (tmp_path / "x.pdf").exists()

@@ -27,10 +27,18 @@ def test_national_report_figures(session: Session, scenario: Scenario) -> None:
     assert f.events_by_type["stolen"] == 1
     assert f.marks_by_kind["manufacture"] == 3
     assert f.marks_by_kind["import"] == 3
+    # What the period's marks record (template questions 3.2.1, 3.2.2, 5.10.2).
+    assert f.manufacture_marks == {"marks": 3, "manufacturer": 3, "country": 3, "serial": 3, "year": 3}
+    assert f.manufacture_components == {"frame": 3}
+    assert (f.import_marks["marks"], f.import_marks["country"], f.import_marks["year"]) == (3, 3, 3)
+    assert f.import_marks["manufacturer"] == 0  # an import mark names the importing state, not the maker
+    assert (f.retention["manufacture_years"], f.retention["other_years"]) == (30, 20)  # the ITI profile
     # The same figures in the export rows.
     rows = {(s, i): v for s, i, v in f.rows()}
     assert rows[("sdg_16_4_2.period", "indicator")] == 0.5
     assert rows[("tracing", "received")] == 2
+    assert rows[("marking", "manufacture_marks.year")] == 3
+    assert rows[("record_keeping", "retention.manufacture_years")] == 30
 
 
 def test_period_is_checked(session: Session) -> None:
