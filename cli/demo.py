@@ -223,7 +223,7 @@ def demo_users_command() -> None:
     if STATE.json:
         emit({"created": created})
         return
-    rows = [[u["username"], u["role"], u["password"]] for u in created]
+    rows = [[u["username"], label(u["role"]), u["password"]] for u in created]
     console.print(
         table(
             _("Demo logins (shown once; also in %(path)s, readable by you only)", path=path),

@@ -6,9 +6,11 @@ are `locale/<lang>/messages.po`, compiled in memory when first used (no binary `
 repository); message ids are the English text. `python -m cli.catalogs` keeps them in step with the code.
 
 What is translated: the human-facing text (confirmations, table titles and headers, warnings, hints, the
-tour) and the code values shown in tables (statuses, event types, trace states) through `label()`. What is not:
-`--json` output (keys and values are data for scripts), `--help` texts, and registry error messages, which are
-generated in English with the values that broke the rule.
+tour), the code values shown in tables (statuses, event types, trace states, organisation and licence kinds)
+through `label()` and weapon categories through `named()`, and every
+`--help` text (`cli/helptext.py` translates the command tree typer builds). What is not: `--json` output (keys
+and values are data for scripts) and registry error messages, which are generated in English with the values
+that broke the rule.
 
 The compile step repeats the ~15 lines of `api/ui/i18n.py` on purpose: that module imports FastAPI and
 Starlette at module level, and the CLI must start without loading the web stack.
@@ -105,6 +107,18 @@ def label(code: Any) -> str:
     words = text.replace("_", " ")
     translated = translations(current()).gettext(words)
     return text if translated == words else translated
+
+
+def named(code: Any, name: str | None) -> str:
+    """A reference code that has an English name (category `SA-PIS`, "Self-loading pistol"), for a table: the
+    code in English (what `--category` takes), the translated name in another language, the code when the
+    name has no translation."""
+    if code is None or code == "":
+        return ""
+    if current() == DEFAULT or not name:
+        return str(code)
+    translated = translations(current()).gettext(name)
+    return str(code) if translated == name else translated
 
 
 class Deferred:

@@ -28,6 +28,7 @@ from cli import (
     weapons,
 )
 from cli.common import STATE, actor, emit, engine, handle, settings, transaction
+from cli.helptext import LocalisedGroup
 from cli.i18n import _
 from registry import migrate
 from registry.errors import RegistryError
@@ -35,6 +36,7 @@ from registry.reference.service import seed_reference_data
 
 app = typer.Typer(
     name="iti",
+    cls=LocalisedGroup,  # --help in the user's language
     help="iti-registry: national small-arms marking, record-keeping and tracing registry (UN ITI, A/60/88).\n\n"
     "The database is ITI_DATABASE_URL (default: a SQLite file under var/). Start with `iti db upgrade`, then "
     "`iti demo` to explore, or `iti weapon add` / `iti import FILE` for real records.",

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import actor, emit, engine, parse_uuid, settings, table, transaction
-from cli.i18n import _, ngettext
+from cli.i18n import _, label, ngettext
 from registry.db import make_sessionmaker
 from registry.organisations import service as orgs
 from registry.persons import repository as persons_repo
@@ -64,7 +64,10 @@ def org_add(
             manufacturer_code=manufacturer_code,
         )
         data = org_dict(o)
-    emit(data, human=_("[green]registered[/] %(kind)s %(name)s (%(id)s)", kind=o.kind, name=o.name, id=o.id))
+    emit(
+        data,
+        human=_("[green]registered[/] %(kind)s %(name)s (%(id)s)", kind=label(o.kind), name=o.name, id=o.id),
+    )
 
 
 @org_app.command("list")
@@ -88,7 +91,7 @@ def org_list(
             ngettext("%(num)d organisation", "%(num)d organisations", len(rows)),
             [_("id"), _("name"), _("kind"), _("country"), _("reg. no"), _("closed")],
             [
-                [r["id"], r["name"], r["kind"], r["country"], r["registration_number"], r["closed_at"]]
+                [r["id"], r["name"], label(r["kind"]), r["country"], r["registration_number"], r["closed_at"]]
                 for r in rows
             ],
         ),
@@ -119,7 +122,10 @@ def licence_add(
             expires_on=_date(expires_on, "expires_on") if expires_on else None,
         )
         data = {"id": lic.id, "number": lic.number, "kind": lic.kind, "expires_on": lic.expires_on}
-    emit(data, human=_("[green]added[/] %(kind)s licence %(number)s", kind=lic.kind, number=lic.number))
+    # The kind after the number, not before "licence": "import" as a noun reads in every language.
+    emit(
+        data, human=_("[green]added[/] licence %(number)s: %(kind)s", number=lic.number, kind=label(lic.kind))
+    )
 
 
 @org_app.command("close")
@@ -222,7 +228,8 @@ def person_show(
             purpose=purpose,
         )
         data = asdict(view)
-    emit(data, human=table(_("Person"), [_("field"), _("value")], [[k, v] for k, v in data.items()]))
+    rows = [[_("full name") if k == "name" else label(k), v] for k, v in data.items()]  # not an org's "name"
+    emit(data, human=table(_("Person"), [_("field"), _("value")], rows))
 
 
 @person_app.command("rotate-key")

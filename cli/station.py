@@ -344,7 +344,8 @@ def conflicts_command(
                  r.status, r.reason] for r in found]  # fmt: skip
     cols = ["id", "station", "weapon", "event", "offline at", "status", "reason"]
     headers = [_("id"), _("station"), _("weapon"), _("event"), _("offline at"), _("status"), _("reason")]
-    emit([dict(zip(cols, r, strict=True)) for r in rows], human=table(_("station events"), headers, rows))
+    shown = [[*r[:3], label(r[3]), r[4], label(r[5]), r[6]] for r in rows]  # event type and status as words
+    emit([dict(zip(cols, r, strict=True)) for r in rows], human=table(_("station events"), headers, shown))
 
 
 @app.command("resolve")

@@ -1,13 +1,14 @@
 """The UI's message catalogs: which messages exist, and keeping the six languages' `.po` files in step.
 
 `python -m api.ui.catalogs` extracts every message of the templates and UI code (Babel's extractors), adds the
-words of every code list the UI shows (statuses, event types, marking kinds, roles …), and merges them into
-`locale/<lang>/messages.po`, keeping existing translations and marking new messages untranslated. A test
-fails while any message lacks a translation in any language.
+words of every code list the UI shows (statuses, event types, marking kinds, roles …) and the weapon category
+names, and merges them into `locale/<lang>/messages.po`, keeping existing translations and marking new
+messages untranslated. A test fails while any message lacks a translation in any language.
 """
 
 from __future__ import annotations
 
+import csv
 import sys
 from collections.abc import Iterable
 from enum import StrEnum
@@ -43,6 +44,7 @@ from tracing.requests.codes import (
 )
 
 UI_DIR = Path(__file__).parent
+CATEGORIES = UI_DIR.parents[1] / "registry" / "reference" / "data" / "categories.csv"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
@@ -100,8 +102,11 @@ CODE_LISTS: tuple[type[StrEnum], ...] = (
 
 
 def code_words() -> set[str]:
-    """What the `label` filter looks up: each code with underscores as spaces."""
+    """What the `label` filter looks up: each code with underscores as spaces; and the weapon category names
+    the `category` filter shows."""
     words = {member.value.replace("_", " ") for enum in CODE_LISTS for member in enum}
+    with CATEGORIES.open(encoding="utf-8") as f:
+        words |= {row["name"] for row in csv.DictReader(f)}
     return words | set(COMPONENTS) | {w.replace("_", " ") for w in TRACE_WORDS}
 
 

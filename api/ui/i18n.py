@@ -26,6 +26,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.l10n import compile_catalog
+from registry.reference.catalogue import load_categories
 
 LANGUAGES: dict[str, str] = {
     "ar": "العربية",
@@ -111,6 +112,19 @@ def label(code: str | None) -> str:
     if not code:
         return ""
     return gettext(str(code).replace("_", " "))
+
+
+@cache
+def _category_names() -> dict[str, str]:
+    return {c.code: c.name for c in load_categories()}
+
+
+def category(code: str | None) -> str:
+    """A weapon category code (`SA-PIS`) as its name in the current language; an unknown code as itself."""
+    if not code:
+        return ""
+    name = _category_names().get(code)
+    return gettext(name) if name else code
 
 
 def when(value: datetime | date | None) -> str:

@@ -55,6 +55,7 @@ def menu_for(principal: Principal | None) -> list[tuple[str, str]]:
 
 templates.env.filters["when"] = i18n.when
 templates.env.filters["label"] = i18n.label
+templates.env.filters["category"] = i18n.category
 templates.env.filters["num"] = i18n.number
 templates.env.filters["tuple_label"] = lambda code: (code, i18n.label(code))  # <option value, text>
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD

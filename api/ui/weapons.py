@@ -126,7 +126,7 @@ def _register_context(session: Session, values: dict[str, Any], errors: dict[str
         "values": values,
         "errors": errors,
         "categories": [
-            (c.code, f"{c.code} — {c.name}") for c in sorted(cat.categories.values(), key=lambda c: c.code)
+            (c.code, f"{c.code} — {_(c.name)}") for c in sorted(cat.categories.values(), key=lambda c: c.code)
         ],
         "makers": sorted(m.name for m in cat.manufacturers.values()),
         "calibres": sorted(cat.calibres),

@@ -1,6 +1,7 @@
-"""The `iti` command line in the six UN languages: every CLI message is translated in each of the five other
-catalogs with its placeholders and rich markup intact, the language follows ITI_LANG then the POSIX locale, a
-real command prints the translated text, and `--json` output is the same in every language.
+"""The `iti` command line in the six UN languages: every CLI message and `--help` text is translated in each of
+the five other catalogs with its placeholders, rich markup, option names and `code` intact, the language
+follows ITI_LANG then the POSIX locale, a real command prints the translated text, `--help` reads in the
+user's language, and `--json` output is the same in every language.
 
 After adding or changing a message: `python -m cli.catalogs`, then translate the new entries.
 """
@@ -23,7 +24,10 @@ migrated = test_cli.migrated  # one migrated template database for this module, 
 
 LANGS = [lang for lang in i18n.LANGUAGES if lang != i18n.DEFAULT]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]")
-MARKUP = re.compile(r"\[/?(?:bold red|bold|green|red|yellow|cyan|dim)?\]")  # rich tags: [green] … [/]
+MARKUP = re.compile(r"\[/?(?:bold red|bold|green|red|yellow|cyan|dim|blue)?\]")  # rich tags: [green] … [/]
+FIELD = re.compile(r"\{\w*\}")  # str.format fields of typer's own words: [default: {}]
+OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")  # option names stay as typed: --rfid, --no-announce
+CODE = re.compile(r"`[^`]+`")  # commands and values in backticks stay as typed
 LOCALE_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 
@@ -40,6 +44,19 @@ def test_extraction_finds_the_cli_messages(extracted: set[str]) -> None:
     assert "no weapon with id, serial or mark %(ref)r" in extracted
     assert "[bold]iti-registry: a tour of the demo registry" in extracted
     assert "stolen" in extracted  # a code word shown through label()
+
+
+def test_extraction_finds_the_help_texts(extracted: set[str]) -> None:
+    # What `--help` shows, read from the command tree typer builds: group help, a command's docstring, an
+    # option's and an argument's help=, the epilog, typer's own words and the help option's text.
+    assert "Register weapons and look them up." in extracted
+    assert "List weapons by status, make, model or category." in extracted
+    assert "Only recovered weapons waiting for a unique mark" in extracted
+    assert "Weapon id, serial or mark text" in extracted
+    assert any(m.startswith("Exit codes: 0 done") for m in extracted)
+    assert "Commands" in extracted
+    assert "[default: {}]" in extracted
+    assert "Show this message and exit." in extracted
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -70,6 +87,9 @@ def test_placeholders_and_markup_survive_translation(lang: str) -> None:
             assert sorted(MARKUP.findall(text)) == tags, (lang, m.id, text)
             # Every translation must format with the message's own variables (a stray % would raise).
             assert text % dict.fromkeys(wanted, 1)
+            assert sorted(FIELD.findall(text)) == sorted(FIELD.findall(ids[0])), (lang, m.id, text)
+            for kept in OPTION.findall(ids[0]) + CODE.findall(ids[0]):
+                assert " ".join(kept.split()) in " ".join(text.split()), (lang, m.id, kept, text)
 
 
 @pytest.mark.parametrize(
@@ -158,3 +178,76 @@ def test_json_output_is_the_same_in_every_language(migrated: tuple[Path, Path], 
     assert "no weapon with id, serial or mark 'NO-SUCH-THING'" in outputs["en"][-1]
     for lang in LANGS:
         assert outputs[lang] == outputs["en"], lang
+
+
+def _help(tmp_path: Path, *args: str, **locale: str) -> str:
+    """`iti … --help` run as an officer runs it, with only the given locale variables set."""
+    iti = test_cli.iti_for(tmp_path / "unused.db", tmp_path, tmp_path)  # --help opens no database
+    for name in LOCALE_VARS:
+        iti.env.pop(name, None)
+    iti.env.update(locale)
+    return iti(*args, "--help").stdout
+
+
+def test_help_speaks_french_with_iti_lang(tmp_path: Path) -> None:
+    out = _help(tmp_path, ITI_LANG="fr", LANG="ru_RU.UTF-8")  # ITI_LANG wins over the locale
+    assert "registre national de marquage" in out  # the root group's help
+    assert "Commandes" in out  # typer's panel title
+    assert "Enregistrer des armes et les consulter." in out  # a group's line in the command list
+    assert "Sortie lisible par machine" in out  # an option of the root callback
+    assert "Afficher ce message et quitter." in out  # --help's own text
+    assert "Codes de sortie" in out  # the epilog
+    assert "--json" in out  # option and command names stay as typed
+    assert "weapon" in out
+    assert "Register weapons and look them up." not in out
+
+
+def test_help_of_a_group_and_a_command_in_arabic_and_chinese(tmp_path: Path) -> None:
+    ar = _help(tmp_path, "weapon", ITI_LANG="ar")
+    assert "تسجيل الأسلحة والبحث عنها." in ar  # the group's help
+    assert "عرض سجل السلاح" in ar  # `weapon show` in the command list
+    assert "الأوامر" in ar
+    assert "show" in ar
+    zh = _help(tmp_path, "weapon", "list", LC_ALL="zh_CN.UTF-8")  # the POSIX locale, no ITI_LANG
+    zh = zh.replace("， ", "，")  # spaces after full-width punctuation are break points for rich, not text
+    assert "按状态、品牌、型号或类别列出武器。" in zh  # the command's docstring
+    assert "仅显示等待施加唯一标识的收缴武器" in zh  # an option's help, whole at 250 columns
+    assert "[默认：50]" in zh  # typer's [default: …]
+    assert "--pending-marking" in zh
+
+
+def test_help_stays_english_by_default(tmp_path: Path) -> None:
+    out = _help(tmp_path, "trace", LANG="C.UTF-8")
+    assert "Trace requests between national points of contact (ITI section V)." in out
+    assert "Commands" in out
+
+
+def test_organisation_and_licence_kinds_read_as_words(migrated: tuple[Path, Path], tmp_path: Path) -> None:
+    en = _cli(migrated, tmp_path, LANG="C.UTF-8")
+    org = en.json("org", "add", "Acme Arms", "--kind", "manufacturer", "--country", "KE")
+    assert org["kind"] == "manufacturer"
+    fr = _cli(migrated, tmp_path, ITI_LANG="fr")
+    assert "fabricant" in fr("org", "list").stdout  # the documents' word for the code
+    es = _cli(migrated, tmp_path, ITI_LANG="es")
+    licence = ["--issuing-country", "KE", "--issued-on", "2025-01-01"]
+    added = es("org", "licence-add", str(org["id"]), "--number", "LIC-8", "--kind", "brokering", *licence)
+    assert "licencia LIC-8: corretaje" in added.stdout
+    ru = _cli(migrated, tmp_path, ITI_LANG="ru")
+    assert "изготовитель" in ru("org", "add", "Beta", "--kind", "manufacturer", "--country", "KE").stdout
+
+
+def test_weapon_show_and_list_read_as_words(migrated: tuple[Path, Path], tmp_path: Path) -> None:
+    serial = unique_serial("WS")
+    _cli(migrated, tmp_path)(*test_cli.add_args(serial, **{"frame-material": "polymer"}))
+    fr = _cli(migrated, tmp_path, ITI_LANG="fr")
+    shown = fr("weapon", "show", serial).stdout
+    assert "pays de fabrication" in shown  # field names as words
+    assert "SA-PIS — Pistolet à chargement automatique" in shown  # the code and its translated name
+    assert "polymère" in shown
+    assert "True" not in shown
+    assert "False" not in shown
+    ar = _cli(migrated, tmp_path, ITI_LANG="ar")
+    assert "مسدس ذاتي التلقيم" in ar("weapon", "list", "--category", "SA-PIS").stdout
+    en = _cli(migrated, tmp_path, LANG="C.UTF-8")("weapon", "show", serial).stdout
+    assert "country_of_manufacture" in en  # English keeps the field and code names
+    assert "SA-PIS — Self-loading pistol" in en

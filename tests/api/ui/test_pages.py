@@ -354,3 +354,17 @@ def test_an_unavailable_database_is_a_503_page_with_retry_after() -> None:
     assert r.headers["content-type"].startswith("text/html")
     assert r.headers["retry-after"]
     assert "Nothing was recorded" in r.text
+
+
+def test_weapon_categories_read_as_names_in_the_users_language(sign_in: SignIn) -> None:
+    client = sign_in("record_officer")
+    serial = unique_serial()
+    register(client, serial)  # a self-loading pistol, SA-PIS
+    fr = {"Accept-Language": "fr"}
+    found = client.get("/ui/weapons", params={"serial": serial}, headers=fr).text
+    assert '<td title="SA-PIS">Pistolet à chargement automatique</td>' in found  # not the bare code
+    assert ">SA-PIS — Pistolet à chargement automatique</option>" in found  # the filter keeps the code
+    form = client.get("/ui/weapons/new", headers={"Accept-Language": "zh"}).text
+    assert "SA-PIS — 自动装填手枪" in form
+    english = client.get("/ui/weapons", params={"serial": serial}).text
+    assert '<td title="SA-PIS">Self-loading pistol</td>' in english
