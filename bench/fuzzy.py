@@ -439,12 +439,18 @@ class Reading:
     weapon_id: str
     maker: str
     described: dict[str, str | None] | None = None  # make, model, calibre, category as a finder writes them
+    marked: dict[str, Any] | None = None  # the same, with the country and year the marking carries
 
 
 def described(readings_: list[Reading], matcher: Matcher, seed: int) -> list[Reading]:
     """Each reading with the weapon described as a trace request gives it (ITI 17(b)): its make, model and
     category as registered, written in another case, and its calibre in one of the forms officers use
-    ("9mm Luger", "9x19mm", "9 mm Parabellum"), picked at random."""
+    ("9mm Luger", "9x19mm", "9 mm Parabellum"), picked at random.
+
+    `marked` adds what the rest of the marking says beside the serial: the country of manufacture and, where
+    the marking carries it, the year (every generated marking does, as EU Directive 2017/853 and many
+    national profiles require). A request reports "markings as observed" (ITI 17(b)), so a finder who
+    reads the serial reads these too."""
     from dataclasses import replace
 
     from registry.reference.catalogue import load_calibres
@@ -457,9 +463,8 @@ def described(readings_: list[Reading], matcher: Matcher, seed: int) -> list[Rea
         w = records[r.weapon_id]
         calibre = rng.choice(forms.get(w.calibre or "", [w.calibre])) if w.calibre else None
         make = rng.choice([w.make, w.make.title(), w.make.lower()])
-        out.append(
-            replace(r, described={"make": make, "model": w.model, "calibre": calibre, "category": w.category})
-        )
+        desc = {"make": make, "model": w.model, "calibre": calibre, "category": w.category}
+        out.append(replace(r, described=desc, marked={**desc, "country": w.country, "year": w.year}))
     return out
 
 
@@ -725,6 +730,7 @@ def measure(
     for r in warm:
         matcher(r.observed)
         matcher(r.observed, described=r.described)
+        matcher(r.observed, described=r.marked)
         if trgm:
             trgm.like(r.observed)
             trgm.similar(r.observed)
@@ -735,8 +741,9 @@ def measure(
     for i, r in enumerate(qs):
         seen[r.kind] = seen.get(r.kind, 0) + 1
         # The serial alone ("matcher"), then the serial with the weapon described as a trace request
-        # describes it ("described"), one after the other on the same reading.
-        for method, desc in (("matcher", None), ("described", r.described)):
+        # describes it ("described"), then with the country and year of the marking as well ("marked"),
+        # one after the other on the same reading.
+        for method, desc in (("matcher", None), ("described", r.described), ("marked", r.marked)):
             found, ms = matcher(r.observed, described=desc)
             ids = [x for x, _ in found]
             hit = r.weapon_id in ids
@@ -788,9 +795,13 @@ def _exact(matcher: Matcher, targets: list[Target]) -> list[Outcome]:
 
 # --- report -------------------------------------------------------------------------------------------------
 
-MATCHERS = ("matcher", "described")
+MATCHERS = ("matcher", "described", "marked")
 METHODS = (*MATCHERS, "trgm LIKE", "trgm similarity")
-TITLE = {"matcher": "serial only", "described": "serial + description"}
+TITLE = {
+    "matcher": "serial only",
+    "described": "serial + description",
+    "marked": "serial + description + country and year as marked",
+}
 
 
 def _pct(x: float) -> str:
@@ -911,11 +922,13 @@ def markdown(r: dict[str, Any]) -> str:
             f"p99 {ex['p99_ms']:.2f} ms, max {ex['max_ms']:.1f} ms.",
             "",
         ]
-    missed = [x for x in r["misses"] if x.get("method", "matcher") == "described"]
-    if missed:
+    for method in ("described", "marked"):
+        missed = [x for x in r["misses"] if x.get("method", "matcher") == method]
+        if not missed:
+            continue
         lines += [
-            "Misses with the description (the right weapon's rank among up to 1,000 candidates, and how many "
-            "others rank at least as high):",
+            f"Misses with the {TITLE[method]} (the right weapon's rank among up to 1,000 candidates, and how "
+            "many others rank at least as high):",
             "",
         ]
         for x in missed[:15]:
@@ -927,6 +940,7 @@ def markdown(r: dict[str, Any]) -> str:
             lines.append(f"- `{x['observed']}` for `{x['serial_key']}` ({x['kind']}): {where}")
         if len(missed) > 15:
             lines.append(f"- … {len(missed) - 15} more in the JSON")
+        lines.append("")
     lines += ["", f"**Plans** of the statements for `{r['explain_reading']}` ({r['explain_kind']}):", ""]
     for e in r["explain"]:
         lines += [
