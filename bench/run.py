@@ -14,6 +14,10 @@ e. machine information; figures to JSON and to a Markdown block in docs/performa
 f. with `--http`, `python -m bench.http_load` on the imported database (HTTP requests/s and latency against
    a bare Starlette endpoint; its own block in docs/performance.md).
 
+With `--db postgresql` the same suite runs on the PostgreSQL server at 127.0.0.1:5432 (bench/run_pg.py: a
+psycopg `COPY` baseline, databases `iti_bench_run` and `iti_bench_run_baseline`, sizes per table; results to
+bench/results/DATE-postgresql-WEAPONS.json and the `bench:results-postgresql` block).
+
 Develop at `--weapons 20000`; the full size takes several minutes (see docs/performance.md).
 """
 
@@ -904,8 +908,8 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(path: Path, block: str) -> None:
-    begin, end = MARKERS
+def write_doc(path: Path, block: str, markers: tuple[str, str] = MARKERS) -> None:
+    begin, end = markers
     body = f"{begin}\n{block}{end}"
     if path.exists():
         text = path.read_text(encoding="utf-8")
@@ -927,6 +931,20 @@ def _jsonable(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weapons", type=int, default=20_000)
+    p.add_argument(
+        "--db", choices=("sqlite", "postgresql"), default="sqlite", help="Database to run on (default sqlite)"
+    )
+    p.add_argument(
+        "--dbname",
+        default="iti_bench_run",
+        help="PostgreSQL: database of the import; the baseline's gets _baseline appended (iti_bench_* only)",
+    )
+    p.add_argument(
+        "--no-compare",
+        dest="compare",
+        action="store_false",
+        help="PostgreSQL: skip comparing every imported row with the baseline's",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, help="Markdown file whose results block to replace")
     p.add_argument("--json", type=Path, help="JSON file (default: bench/results/DATE-WEAPONS.json)")
@@ -957,10 +975,21 @@ def main(argv: list[str] | None = None) -> None:
                 saved["code_at_start"], saved["code_at_end"]
             )
             args.render.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+        if saved.get("db") == "postgresql":
+            from bench import run_pg
+
+            block = run_pg.markdown(saved)
+            if args.out:
+                write_doc(args.out, block, run_pg.MARKERS)
+            print(block)
+            return
         block = markdown(saved)
         if args.out:
             write_doc(args.out, block)
         print(block)
+        return
+    if args.db == "postgresql":
+        run_postgresql(args)
         return
     results: dict[str, Any] = {}
     try:
@@ -979,6 +1008,33 @@ def main(argv: list[str] | None = None) -> None:
     print(block)
     if args.out:
         write_doc(args.out, block)
+    print(f"wrote {out_json}" + (f" and {args.out}" if args.out else ""))
+
+
+def run_postgresql(args: argparse.Namespace) -> None:
+    from bench import run_pg
+
+    unsupported = [o for o, on in (("--http", args.http), ("--what-if-index", args.what_if_index)) if on]
+    if unsupported or args.profile_weapons:
+        raise SystemExit(
+            f"not available with --db postgresql: {', '.join(unsupported) or '--profile-weapons'}"
+        )
+    results: dict[str, Any] = {}
+    try:
+        run_pg.run(args, results)
+    except BaseException as exc:
+        results["error"] = repr(exc)
+        partial = Path(tempfile.gettempdir()) / f"iti-bench-partial-postgresql-{args.weapons}.json"
+        partial.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+        print(f"failed; partial results in {partial}", file=sys.stderr)
+        raise
+    out_json = args.json or REPO / "bench" / "results" / f"{results['date']}-postgresql-{args.weapons}.json"
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    block = run_pg.markdown(results)
+    print(block)
+    if args.out:
+        write_doc(args.out, block, run_pg.MARKERS)
     print(f"wrote {out_json}" + (f" and {args.out}" if args.out else ""))
 
 

@@ -1,0 +1,770 @@
+"""`python -m bench.run --db postgresql`: the benchmark suite on PostgreSQL (127.0.0.1:5432, user postgres).
+
+The same steps as on SQLite (bench/run.py), on two databases of this server made anew by `iti db upgrade`
+and dropped at the end unless `--keep`: `<dbname>_baseline` and `<dbname>` (default `iti_bench_run`).
+
+a. baseline: psycopg alone `COPY ... FROM STDIN` of the same rows into the same tables, in one transaction,
+   with the two skeleton triggers off and their `serial_skeletons` rows copied, as the import's COPY writer
+   does (registry/imports/copy_writer.py) — the fastest plain way, the analogue of SQLite's `executemany`;
+b. `iti import FILE` as a child process (the COPY writer, `ITI_IMPORT_COPY` unset), at a tenth of the size
+   and at full size: wall time, rate, peak RSS of the child, and the memory of the server backend serving
+   it; then every row the import wrote compared with the baseline's (both sides streamed in key order);
+c. `iti audit verify` (and `--no-records`) as child processes, against a bare hashlib Merkle root;
+d. `find_by_mark` in-process: median and p99, with PostgreSQL's plan for each statement;
+e. database size: `pg_total_relation_size` per table and in total, per weapon, per event and per million
+   weapons; machine and server settings; figures to JSON and to the `bench:results-postgresql` block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import random
+import re
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from operator import itemgetter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from bench import generate
+from bench.run import (
+    _A_COLS,
+    _E_COLS,
+    _M_COLS,
+    _S_COLS,
+    _VOLATILE,
+    _W_COLS,
+    ACTOR,
+    BATCH,
+    _digest,
+    _percentile,
+    _step,
+    code_version,
+    iti_command,
+    machine,
+    merkle_baseline,
+    registry_changed,
+    run_child,
+)
+from registry.db import new_id
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+MARKERS = ("<!-- bench:results-postgresql:begin -->", "<!-- bench:results-postgresql:end -->")
+# Tables a weapon's rows live in (the import writes all of them), and the ones compared row by row.
+TABLES = ("weapons", "markings", "events", "weapon_states", "serial_skeletons", "audit_entries")
+COMPARED = ("weapons", "markings", "events", "weapon_states", "serial_skeletons")
+_SK_COLS = "source_id, source, weapon_id, key, skel_len, skeleton, skeleton_rev"
+_skeleton = itemgetter(*_SK_COLS.split(", "))
+_TRIGGERS = (("weapons", "trg_weapons_skeleton"), ("markings", "trg_markings_skeleton"))
+
+
+def url(dbname: str, *, driver: bool = False) -> str:
+    """libpq URL for psycopg, or the SQLAlchemy URL (`postgresql+psycopg://`) the registry is given."""
+    server = SERVER.replace("postgresql://", "postgresql+psycopg://") if driver else SERVER
+    return f"{server}/{dbname}"
+
+
+def env(dbname: str, var: Path) -> dict[str, str]:
+    import os
+
+    e = {k: v for k, v in os.environ.items() if not k.startswith("ITI_")}
+    e.update(
+        ITI_DATABASE_URL=url(dbname, driver=True),
+        ITI_VAR_DIR=str(var),
+        ITI_AUDIT_KEY_PASSPHRASE="bench",  # noqa: S106 - a throw-away key for a throw-away database
+        ITI_ACTOR=ACTOR,
+        ITI_PROFILE="iti",
+    )
+    return e
+
+
+def _check_name(dbname: str) -> None:
+    if not dbname.startswith("iti_bench_") or not dbname.replace("_", "").isalnum():
+        raise SystemExit(f"the benchmark only makes and drops databases named iti_bench_*, not {dbname!r}")
+
+
+def drop(dbname: str) -> None:
+    import psycopg
+
+    _check_name(dbname)
+    with psycopg.connect(url("postgres"), autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def fresh_db(dbname: str, work: Path) -> str:
+    """A new database at the current schema with the shipped reference data, made by the registry itself."""
+    import psycopg
+
+    drop(dbname)
+    with psycopg.connect(url("postgres"), autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{dbname}"')
+    run_child(
+        [*iti_command(), "--json", "db", "upgrade"], env(dbname, work / "var"), work / f"{dbname}-up.log"
+    )
+    return dbname
+
+
+# --- a. the raw-driver baseline ---------------------------------------------------------------------------
+
+
+def _copy(cur: Any, table: str, cols: str, rows: list[tuple[Any, ...]]) -> None:
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+        for row in rows:
+            cp.write_row(row)
+
+
+def baseline_copy(dbname: str, n: int, seed: int) -> dict[str, Any]:
+    """COPY the rows the import writes, built from the generator's canonical values, with psycopg alone.
+
+    Times the COPYs, the trigger switches and the COMMIT (`sql_s`) apart from building the rows in Python
+    (`build_s`, which includes the skeletons): the acceptance ratio uses the SQL time alone, as on SQLite.
+    """
+    import psycopg
+
+    from registry.imports.copy_writer import skeleton_rows
+
+    key = generate.text_key
+    job = new_id()
+    sql_s = 0.0
+    t_start = time.perf_counter()
+    with psycopg.connect(url(dbname)) as con, con.cursor() as cur:
+        t = time.perf_counter()
+        seq = cur.execute("SELECT next_seq FROM audit_log_state WHERE id = 1").fetchone()[0]  # type: ignore[index]
+        cur.execute(
+            "INSERT INTO import_jobs (id, source_name, source_sha256, format, custody_of_org_id, started_at, "
+            "finished_at, started_by, rows_total, rows_imported, rows_rejected) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            (job, "baseline", "0" * 64, "csv", None, datetime.now(UTC), None, ACTOR, n, n, 0),
+        )
+        for table, trigger in _TRIGGERS:
+            cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+        sql_s += time.perf_counter() - t
+        records = generate.records(n, seed)
+        while chunk := [r for _, r in zip(range(BATCH), records, strict=False)]:
+            now = datetime.now(UTC)
+            now_iso = now.isoformat()
+            ws, ms, ks, es, ss, aus = [], [], [], [], [], []
+            for r in chunk:
+                wid, mid, eid = new_id(), new_id(), new_id()
+                serial_key = key(r.serial)
+                make = r.make.strip()
+                w = (wid, r.category, r.maker_code, make, r.model, r.calibre_code, r.serial, serial_key)
+                w += (r.country, r.year, r.frame_material, r.mark_carrier or None, "")
+                w += (f"{key(r.maker_code)}|{r.country}|{serial_key}", now, ACTOR, job)
+                text = r.mark_text or f"{make} {r.country} {r.serial}"
+                m = (mid, wid, None, "manufacture", "frame", True, text, key(text), make, r.country)
+                m += (serial_key, r.year, None, None, "stamp", None, True, True, True, True, True, "intact")
+                m += (None, None, None, None, False, now, ACTOR)
+                shim = SimpleNamespace(
+                    weapon={"id": wid, "serial_key": serial_key},
+                    markings=[{"id": mid, "weapon_id": wid, "serial": serial_key, "text_key": m[7]}],
+                )
+                ks += [_skeleton(s) for s in skeleton_rows(shim)]  # type: ignore[arg-type]
+                e = (eid, wid, 1, "manufactured", r.occurred, now, ACTOR)
+                e += (None, None, None, None, None, None, None, "[]", "{}", "", None, None)
+                s = (wid, "active", None, None, None, None, False, False, None, "{}", 1, r.occurred, now)
+                body = (
+                    f'{{"action":"weapon.imported","actor":"{ACTOR}","at":"{now_iso}",'
+                    f'"info":{{"import_job":"{job}"}},"records":[["weapons","{wid}","{_digest(w)}"],'
+                    f'["markings","{mid}","{_digest(m)}"],["events","{eid}","{_digest(e)}"]],'
+                    f'"seq":{seq},"subject":"weapon:{wid}","v":1}}'
+                ).encode()
+                leaf = hashlib.sha256(b"\x00" + body).digest()
+                aus.append((seq, now, ACTOR, "weapon.imported", f"weapon:{wid}", body, leaf))
+                seq += 1
+                ws.append(w)
+                ms.append(m)
+                es.append(e)
+                ss.append(s)
+            t = time.perf_counter()
+            _copy(cur, "weapons", _W_COLS, ws)
+            _copy(cur, "markings", _M_COLS, ms)
+            _copy(cur, "serial_skeletons", _SK_COLS, ks)
+            _copy(cur, "events", _E_COLS, es)
+            _copy(cur, "weapon_states", _S_COLS, ss)
+            _copy(cur, "audit_entries", _A_COLS, aus)
+            sql_s += time.perf_counter() - t
+        t = time.perf_counter()
+        for table, trigger in _TRIGGERS:
+            cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+        cur.execute("UPDATE audit_log_state SET next_seq = %s WHERE id = 1", (seq,))
+        con.commit()
+        sql_s += time.perf_counter() - t
+    total = time.perf_counter() - t_start
+    return {
+        "weapons": n,
+        "sql_s": sql_s,
+        "build_s": total - sql_s,
+        "total_s": total,
+        "weapons_per_s": n / sql_s,
+        "weapons_per_s_incl_build": n / total,
+    }
+
+
+# --- b. the import, with the server backend's memory ------------------------------------------------------
+
+
+def _proc_kb(pid: int, fields: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                name = line.split(":", 1)[0]
+                if name in fields:
+                    out[name] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
+class BackendMemory:
+    """Samples the memory of the server processes connected to one database (the import's backend) through
+    `/proc` (the server runs on this machine). VmRSS counts the shared buffers a backend has touched;
+    RssAnon is its private memory (sorts, caches, COPY buffers)."""
+
+    def __init__(self, dbname: str, every: float = 0.5) -> None:
+        self.dbname, self.every = dbname, every
+        self.peak_rss_kb = self.peak_anon_kb = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(url("postgres"), autocommit=True) as con:
+            while not self._done.wait(self.every):
+                pids = [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.dbname,)
+                    ).fetchall()
+                ]
+                for pid in pids:
+                    kb = _proc_kb(pid, ("VmRSS", "RssAnon"))
+                    self.peak_rss_kb = max(self.peak_rss_kb, kb.get("VmRSS", 0))
+                    self.peak_anon_kb = max(self.peak_anon_kb, kb.get("RssAnon", 0))
+
+    def __enter__(self) -> BackendMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def result(self) -> dict[str, float]:
+        return {"peak_rss_mb": self.peak_rss_kb / 1024, "peak_anon_mb": self.peak_anon_kb / 1024}
+
+
+# --- b'. equivalence of the baseline's rows and the import's ----------------------------------------------
+
+
+def _stream(dbname: str, table: str) -> Iterator[tuple[Any, ...]]:
+    """(uniqueness key of the weapon, row...) for every row of `table`, in key order, server-side."""
+    import psycopg
+
+    sql = (
+        "SELECT w.uniqueness_key, w.* FROM weapons w ORDER BY w.uniqueness_key"
+        if table == "weapons"
+        else f"SELECT w.uniqueness_key, x.* FROM weapons w JOIN {table} x ON x.weapon_id = w.id "
+        "ORDER BY w.uniqueness_key"
+    )
+    with psycopg.connect(url(dbname)) as con, con.cursor(name=f"cmp_{table}") as cur:
+        cur.itersize = 5000
+        cur.execute(sql)
+        yield from cur
+
+
+def _columns(dbname: str, table: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url(dbname)) as con:
+        return [d.name for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description or ()]
+
+
+def compare_rows(imported: str, baseline: str) -> dict[str, Any]:
+    """Match every imported weapon to the baseline's by uniqueness key and compare every column of its rows
+    in weapons, markings, events, weapon_states and serial_skeletons. The two databases are separate, so
+    both sides are streamed in key order and compared in Python; ids and clock times (`_VOLATILE`, plus the
+    skeletons' `source_id`) by type and presence only."""
+    import psycopg
+
+    out: dict[str, Any] = {}
+    for table in COMPARED:
+        cols = _columns(imported, table)
+        volatile = [c in _VOLATILE or c == "source_id" for c in cols]
+
+        def norm(row: tuple[Any, ...], volatile: list[bool] = volatile) -> tuple[Any, ...]:
+            return tuple(
+                (type(v).__name__, v is None) if vol else v for v, vol in zip(row[1:], volatile, strict=True)
+            )
+
+        matched, differing, unmatched = 0, dict.fromkeys(cols, 0), 0
+        left = itertools.groupby(_stream(imported, table), key=lambda r: r[0])
+        right = itertools.groupby(_stream(baseline, table), key=lambda r: r[0])
+        for (ka, ga), (kb, gb) in zip(left, right, strict=False):
+            if ka != kb:
+                unmatched += 1
+                continue
+            rows_a = sorted((norm(r) for r in ga), key=repr)
+            rows_b = sorted((norm(r) for r in gb), key=repr)
+            if len(rows_a) != len(rows_b):
+                unmatched += 1
+                continue
+            for ra, rb in zip(rows_a, rows_b, strict=True):
+                matched += 1
+                for c, va, vb in zip(cols, ra, rb, strict=True):
+                    if va != vb:
+                        differing[c] += 1
+        counts = {}
+        for side, db in (("import", imported), ("baseline", baseline)):
+            with psycopg.connect(url(db)) as con:
+                counts[side] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+        out[table] = {
+            "rows": counts,
+            "matched": matched,
+            "unmatched_weapons": unmatched,
+            "differing_columns": {c: k for c, k in differing.items() if k},
+        }
+    audit = {}
+    for side, db in (("import", imported), ("baseline", baseline)):
+        with psycopg.connect(url(db)) as con:
+            audit[side] = con.execute(
+                "SELECT count(*), avg(length(body))::float, min(length(leaf_hash)), max(length(leaf_hash)) "
+                "FROM audit_entries WHERE action = 'weapon.imported'"
+            ).fetchone()
+    out["audit_entries"] = audit
+    out["identical"] = all(
+        not v["differing_columns"]
+        and not v["unmatched_weapons"]
+        and v["matched"] == v["rows"]["import"] == v["rows"]["baseline"]
+        for k, v in out.items()
+        if k != "audit_entries"
+    )
+    return out
+
+
+# --- d. exact look-up -------------------------------------------------------------------------------------
+
+
+def lookup_sample(dbname: str, count: int, seed: int) -> list[tuple[str, str, str]]:
+    """(weapon id hex, query, kind) for `count` weapons picked by a seeded hash of their uniqueness key (the
+    same weapons in every run of the same data): 3 in 4 by serial, some typed in lower case with spaces, 1
+    in 4 by the full text of the manufacture mark — as on SQLite."""
+    import psycopg
+
+    with psycopg.connect(url(dbname)) as con:
+        rows = con.execute(
+            "SELECT w.id, w.serial, m.text FROM weapons w JOIN markings m ON m.weapon_id = w.id "
+            "ORDER BY md5(w.uniqueness_key || %s) LIMIT %s",
+            (str(seed), count),
+        ).fetchall()
+    random.Random(seed).shuffle(rows)
+    out = []
+    for i, (wid, serial, text) in enumerate(rows):
+        if i % 4 == 3:
+            out.append((wid.hex, text, "mark_text"))
+        elif i % 8 == 1:
+            out.append(
+                (wid.hex, " ".join(serial.lower()[j : j + 3] for j in range(0, len(serial), 3)), "serial")
+            )
+        else:
+            out.append((wid.hex, serial, "serial"))
+    return out
+
+
+def lookups(
+    dbname: str, sample: list[tuple[str, str, str]], *, budget_s: float, warmup: int = 20
+) -> dict[str, Any]:
+    """`find_by_mark` in-process, a new Session per look-up (as a request would have); latency of the call;
+    the statements of one look-up with PostgreSQL's plan for each, with that look-up's parameters."""
+    from sqlalchemy import event
+
+    from registry.db import make_engine, make_sessionmaker
+    from registry.weapons.service import find_by_mark
+
+    engine = make_engine(url(dbname, driver=True))
+    sessions = make_sessionmaker(engine)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        statements.append((statement, parameters))
+
+    times: dict[str, list[float]] = {"serial": [], "mark_text": []}
+    misses = 0
+    deadline = time.perf_counter() + budget_s
+    for i, (wid, query, kind) in enumerate(sample):
+        if i == warmup:
+            event.listen(engine, "before_cursor_execute", capture)
+        with sessions() as session:
+            t0 = time.perf_counter()
+            found = find_by_mark(session, query)
+            dt = time.perf_counter() - t0
+        if i == warmup:
+            event.remove(engine, "before_cursor_execute", capture)
+        if wid not in {w.id.hex for w, _ in found}:
+            misses += 1
+        if i >= warmup:
+            times[kind].append(dt * 1000)
+        if time.perf_counter() > deadline:
+            break
+    plans = []
+    with engine.connect() as conn:
+        for stmt, params in statements:
+            if not stmt.lstrip().upper().startswith("SELECT"):
+                continue
+            rows = conn.exec_driver_sql(f"EXPLAIN {stmt}", params).fetchall()
+            plans.append({"sql": " ".join(stmt.split()), "plan": [r[0].strip() for r in rows]})
+    engine.dispose()
+    every = times["serial"] + times["mark_text"]
+    return {
+        "lookups": len(every),
+        "planned": len(sample) - warmup,
+        "budget_s": budget_s,
+        "misses": misses,
+        "median_ms": statistics.median(every) if every else None,
+        "p99_ms": _percentile(every, 0.99) if every else None,
+        "max_ms": max(every) if every else None,
+        "by_kind": {
+            k: {"n": len(v), "median_ms": statistics.median(v), "p99_ms": _percentile(v, 0.99)}
+            for k, v in times.items()
+            if v
+        },
+        "statements": plans,
+    }
+
+
+# --- e. size, server ----------------------------------------------------------------------------------------
+
+
+def sizes(dbname: str) -> dict[str, Any]:
+    """`pg_total_relation_size` (heap, indexes, TOAST) and row count of each table a weapon's rows live in,
+    the total of every table, and the database; per weapon, per event and per million weapons."""
+    import psycopg
+
+    with psycopg.connect(url(dbname), autocommit=True) as con:
+        con.execute("ANALYZE")
+        tables = {}
+        for t in TABLES:
+            count, total, heap = con.execute(
+                f"SELECT (SELECT count(*) FROM {t}), pg_total_relation_size(%s), pg_relation_size(%s)", (t, t)
+            ).fetchone()  # type: ignore[misc]
+            tables[t] = {"rows": count, "bytes": total, "heap_bytes": heap}
+        all_tables = con.execute(
+            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'"
+        ).fetchone()[0]  # type: ignore[index]
+        database = con.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+    weapons, events = tables["weapons"]["rows"], tables["events"]["rows"]
+    weapon_bytes = sum(v["bytes"] for v in tables.values())
+    per_event = tables["events"]["bytes"] / max(1, events)
+    per_audit = tables["audit_entries"]["bytes"] / max(1, tables["audit_entries"]["rows"])
+    per_weapon = weapon_bytes / max(1, weapons)
+    return {
+        "tables": tables,
+        "weapon_tables_bytes": weapon_bytes,
+        "all_tables_bytes": all_tables,
+        "database_bytes": database,
+        "events_per_weapon": events / max(1, weapons),
+        "bytes_per_weapon": per_weapon,
+        "bytes_per_million_weapons": per_weapon * 1_000_000,
+        "database_bytes_per_million_weapons": database * 1_000_000 / max(1, weapons),
+        "bytes_per_event": per_event,
+        "bytes_per_audit_entry": per_audit,
+        # Not measured: four more events, each with its own audit entry, on top of the measured weapon.
+        "estimate_bytes_per_weapon_with_5_events": per_weapon + 4 * (per_event + per_audit),
+    }
+
+
+def server() -> dict[str, Any]:
+    import psycopg
+
+    names = ("server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size")
+    names += ("synchronous_commit", "fsync", "wal_level", "max_wal_size", "checkpoint_timeout", "jit")
+    with psycopg.connect(url("postgres"), autocommit=True) as con:
+        out = {n: con.execute(f"SHOW {n}").fetchone()[0] for n in names}  # type: ignore[index]
+        out["version"] = con.execute("SELECT version()").fetchone()[0]  # type: ignore[index]
+    out["psycopg"] = psycopg.__version__
+    return out
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """Fill `results` step by step (so the caller keeps whatever was measured if a step fails)."""
+    import shutil
+    import tempfile
+
+    _check_name(args.dbname)
+    n, seed = args.weapons, args.seed
+    small = max(1, n // 10)
+    db_import, db_base = args.dbname, f"{args.dbname}_baseline"
+    work = Path(tempfile.mkdtemp(prefix="iti-bench-pg-", dir=args.workdir))
+    results |= {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "db": "postgresql",
+        "databases": {"import": db_import, "baseline": db_base},
+        "weapons": n,
+        "seed": seed,
+        "machine": machine() | {"postgresql": server()},
+        "command": "python -m bench.run " + " ".join(sys.argv[1:]),
+        "code_at_start": code_version(),
+    }
+    try:
+        _step(f"generating {n:,} rows (and the first {small:,} as the small file) in {work}")
+        t0 = time.perf_counter()
+        csv_full = generate.write_file(work / f"weapons-{n}.csv", n, seed)
+        results["generate_s"] = time.perf_counter() - t0
+        csv_small = generate.write_file(work / f"weapons-{small}.csv", small, seed)
+        results["csv_bytes"] = csv_full.stat().st_size
+
+        _step(f"a. baseline: psycopg COPY ... FROM STDIN into {db_base} (fresh, from iti db upgrade)")
+        fresh_db(db_base, work)
+        results["baseline"] = base = baseline_copy(db_base, n, seed)
+        print(
+            f"   {base['weapons_per_s']:,.0f} weapons/s (SQL), {base['weapons_per_s_incl_build']:,.0f} incl. build"
+        )
+
+        results["import"] = imports = {}
+        for label, path, rows in (("small", csv_small, small), ("full", csv_full, n)):
+            _step(f"b. iti import ({rows:,} rows) into {db_import} (fresh, from iti db upgrade)")
+            fresh_db(db_import, work)
+            with BackendMemory(db_import) as backend:
+                child = run_child(
+                    [*iti_command(), "--json", "import", str(path)],
+                    env(db_import, work / "var"),
+                    work / f"import-{label}.log",
+                )
+            if child.output["imported"] != rows:
+                raise RuntimeError(f"the import wrote {child.output['imported']} of {rows} rows")
+            imports[label] = {
+                "weapons": rows,
+                "wall_s": child.wall_s,
+                "weapons_per_s": rows / child.wall_s,
+                "peak_rss_mb": child.max_rss_mb,
+                "rss_by_tenth_mb": child.rss_by_tenth(),
+                "server_backend": backend.result(),
+                "warnings": child.output["warnings"],
+                "rejected": child.output["rejected"],
+            }
+            print(
+                f"   {rows / child.wall_s:,.0f} weapons/s, peak RSS {child.max_rss_mb:.0f} MB, "
+                f"server backend {backend.result()['peak_anon_mb']:.0f} MB private"
+            )
+        results["import_ratio"] = imports["full"]["weapons_per_s"] / base["weapons_per_s"]
+        results["import_ratio_incl_build"] = (
+            imports["full"]["weapons_per_s"] / base["weapons_per_s_incl_build"]
+        )
+
+        _step("b'. size of the imported database (pg_total_relation_size)")
+        results["size"] = sz = sizes(db_import)
+        results["size_baseline"] = sizes(db_base)
+        print(
+            f"   {sz['bytes_per_weapon']:,.0f} bytes per weapon, {sz['events_per_weapon']:.2f} events per weapon"
+        )
+
+        if args.compare:
+            _step("b''. every imported row against the baseline's (both streamed in uniqueness-key order)")
+            t0 = time.perf_counter()
+            results["equivalence"] = compare_rows(db_import, db_base)
+            results["equivalence"]["seconds"] = time.perf_counter() - t0
+            print(f"   identical: {results['equivalence']['identical']}")
+        if not args.keep:
+            drop(db_base)
+
+        results["verify"] = verify = {}
+        for label, extra in (("records", []), ("log_only", ["--no-records"])):
+            _step(f"c. iti audit verify {' '.join(extra)}")
+            child = run_child(
+                [*iti_command(), "--json", "audit", "verify", *extra],
+                env(db_import, work / "var"),
+                work / f"verify-{label}.log",
+            )
+            if not child.output["ok"]:
+                raise RuntimeError(f"audit verify failed: {child.output}")
+            verify[label] = {
+                "entries": child.output["entries"],
+                "records": child.output["records"],
+                "wall_s": child.wall_s,
+                "entries_per_s": child.output["entries"] / child.wall_s,
+                "peak_rss_mb": child.max_rss_mb,
+            }
+            print(f"   {child.wall_s:.1f} s, {child.output['entries'] / child.wall_s:,.0f} entries/s")
+
+        _step(f"c'. bare hashlib Merkle root over {n:,} leaves of 300 bytes")
+        results["merkle_baseline"] = mb = merkle_baseline(n, 300, seed)
+        for v in verify.values():
+            v["ratio_to_hashlib"] = v["wall_s"] / mb["seconds"]
+        print(f"   {mb['seconds']:.2f} s")
+
+        _step("d. find_by_mark")
+        sample = lookup_sample(db_import, args.lookups + 20, seed)
+        results["lookup"] = lk = lookups(db_import, sample, budget_s=args.lookup_budget)
+        print(f"   {lk['lookups']} look-ups: median {lk['median_ms']:.2f} ms, p99 {lk['p99_ms']:.2f} ms")
+
+        import os
+
+        results["machine"]["loadavg_at_end"] = os.getloadavg()
+        results["code_at_end"] = code_version()
+        results["registry_changed_during_run"] = registry_changed(
+            results["code_at_start"], results["code_at_end"]
+        )
+    finally:
+        if args.keep:
+            print(f"kept {work} and databases {db_import}, {db_base}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            drop(db_base)
+            drop(db_import)
+    return results
+
+
+# --- report -----------------------------------------------------------------------------------------------
+
+
+def _mb(b: float) -> str:
+    return f"{b / 2**20:,.1f} MB"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m, pg, b, imp, v, mb, lk, sz = (
+        r["machine"],
+        r["machine"]["postgresql"],
+        r["baseline"],
+        r["import"],
+        r["verify"],
+        r["merkle_baseline"],
+        r["lookup"],
+        r["size"],
+    )
+    n = r["weapons"]
+    full, small = imp["full"], imp["small"]
+    moved = r.get("code_at_end") and r["code_at_end"] != r["code_at_start"]
+    lines = [
+        f"Run of {r['date']} on PostgreSQL: {n:,} weapons, seed {r['seed']}, `{r['command']}`.",
+        "",
+        f"Code: commit {r['code_at_start']['commit']}"
+        + (
+            " with uncommitted changes to registry/ or cli/"
+            if r["code_at_start"]["registry_or_cli_modified"]
+            else ""
+        )
+        + (
+            f"; the checkout moved to {r['code_at_end']['commit']} during the run, "
+            + (
+                "**with changes to registry/ or cli/: figures may mix two versions**"
+                if r.get("registry_changed_during_run")
+                else "with no change to registry/ or cli/"
+            )
+            if moved
+            else ""
+        )
+        + ".",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}, "
+        f"SQLAlchemy {m['sqlalchemy']}, psycopg {pg['psycopg']}; PostgreSQL {pg['server_version']} on the same "
+        f"machine, shared_buffers {pg['shared_buffers']}, work_mem {pg['work_mem']}, synchronous_commit "
+        f"{pg['synchronous_commit']}, max_wal_size {pg['max_wal_size']}. Load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}"
+        + (
+            f", at end {', '.join(f'{x:.2f}' for x in m['loadavg_at_end'])}."
+            if "loadavg_at_end" in m
+            else "."
+        ),
+        "",
+        "| Figure | Value |",
+        "|---|---|",
+        f"| Baseline: psycopg `COPY ... FROM STDIN`, one transaction, SQL time only | "
+        f"{b['weapons_per_s']:,.0f} weapons/s ({b['sql_s']:.1f} s) |",
+        f"| Baseline including building the rows in Python | {b['weapons_per_s_incl_build']:,.0f} weapons/s "
+        f"({b['total_s']:.1f} s) |",
+        f"| `iti import`, {n:,} rows (COPY writer) | {full['weapons_per_s']:,.0f} weapons/s ({full['wall_s']:.1f} s) |",
+        f"| Import rate ÷ baseline rate (SQL time; bar ≥ 0.33, aim 0.5) | **{r['import_ratio']:.2f}** |",
+        f"| Import rate ÷ baseline rate (incl. building rows) | {r['import_ratio_incl_build']:.2f} |",
+        f"| Peak RSS of `iti import`, {small['weapons']:,} / {n:,} rows (bar < 300 MB, flat) | "
+        f"{small['peak_rss_mb']:.0f} MB / {full['peak_rss_mb']:.0f} MB |",
+        f"| Server backend of the import, peak private memory (RssAnon) / VmRSS with shared buffers, {n:,} rows | "
+        f"{full['server_backend']['peak_anon_mb']:.0f} MB / {full['server_backend']['peak_rss_mb']:.0f} MB |",
+        f"| `iti audit verify` ({v['records']['entries']:,} entries, {v['records']['records']:,} rows) "
+        f"| {v['records']['wall_s']:.1f} s, {v['records']['entries_per_s']:,.0f} entries/s |",
+        f"| `iti audit verify --no-records` | {v['log_only']['wall_s']:.1f} s, "
+        f"{v['log_only']['entries_per_s']:,.0f} entries/s |",
+        f"| Peak RSS of `iti audit verify` (with records / log only) | {v['records']['peak_rss_mb']:.0f} MB / "
+        f"{v['log_only']['peak_rss_mb']:.0f} MB |",
+        f"| Bare hashlib Merkle root, {mb['leaves']:,} leaves of {mb['leaf_bytes']} B | {mb['seconds']:.2f} s |",
+        f"| verify ÷ hashlib (with records / log only) | {v['records']['ratio_to_hashlib']:.1f}× / "
+        f"{v['log_only']['ratio_to_hashlib']:.1f}× |",
+        f"| `find_by_mark`, {lk['lookups']:,} look-ups, median / p99 (bar: median < 2 ms) | "
+        f"**{lk['median_ms']:.2f} ms** / {lk['p99_ms']:.2f} ms |",
+        f"| Size of the weapon tables per weapon ({sz['events_per_weapon']:.2f} events per weapon) | "
+        f"**{sz['bytes_per_weapon']:,.0f} bytes** ({_mb(sz['bytes_per_million_weapons'])} per million) |",
+        f"| Whole database per million weapons (`pg_database_size`) | "
+        f"{_mb(sz['database_bytes_per_million_weapons'])} |",
+        f"| Per event (`events`, with its indexes) / per audit entry | {sz['bytes_per_event']:,.0f} bytes / "
+        f"{sz['bytes_per_audit_entry']:,.0f} bytes |",
+        f"| Estimate, not measured: a weapon with 5 events (+4 × (event + audit entry)); target 2 KB | "
+        f"{sz['estimate_bytes_per_weapon_with_5_events']:,.0f} bytes |",
+        "",
+        "Size by table after the import (`pg_total_relation_size`: heap, indexes and TOAST; heap alone in "
+        "brackets):",
+        "",
+        "| Table | Rows | Total | Bytes per row |",
+        "|---|---:|---:|---:|",
+    ]
+    for t, x in sz["tables"].items():
+        lines.append(
+            f"| `{t}` | {x['rows']:,} | {_mb(x['bytes'])} ({_mb(x['heap_bytes'])}) "
+            f"| {x['bytes'] / max(1, x['rows']):,.0f} |"
+        )
+    lines.append(
+        f"| all tables / database | | {_mb(sz['all_tables_bytes'])} / {_mb(sz['database_bytes'])} | |"
+    )
+    eq = r.get("equivalence")
+    lines.append("")
+    if eq:
+        lines.append(
+            "Same rows: every imported weapon matched the baseline's by uniqueness key and every column of "
+            "weapons, markings, events, weapon_states and serial_skeletons compared equal (ids and clock "
+            f"times by type and presence), streamed from both databases in {eq['seconds']:.0f} s: "
+            f"**{'yes' if eq['identical'] else 'NO'}**"
+            + ("" if eq["identical"] else f" — {json_short(eq)}")
+            + f". Audit bodies average {eq['audit_entries']['import'][1]:.0f} bytes (import) and "
+            f"{eq['audit_entries']['baseline'][1]:.0f} bytes (baseline)."
+        )
+    else:
+        lines.append("The rows were not compared with the baseline's in this run (`--no-compare`).")
+    lines += [
+        "",
+        "Look-ups by kind: "
+        + "; ".join(
+            f"{k} n={x['n']} median {x['median_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms"
+            for k, x in lk["by_kind"].items()
+        )
+        + f"; {lk['misses']} did not return the expected weapon.",
+        "",
+        "Statements of one look-up and the scans of PostgreSQL's plan for each (`EXPLAIN` with that "
+        "look-up's parameters; the whole plans are in the JSON file):",
+        "",
+    ]
+    for s in lk["statements"]:
+        scans = [
+            re.sub(r"\s*\(cost=[^)]*\)", "", x).removeprefix("->").strip()
+            for x in s["plan"]
+            if "Scan" in x or "Cond" in x
+        ]
+        lines.append(f"- `{s['sql']}` — {'; '.join(scans)}")
+    return "\n".join(lines) + "\n"
+
+
+def json_short(eq: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in eq.items() if k not in ("seconds", "audit_entries")})
