@@ -47,6 +47,10 @@ class Weapon(Base):
 # Search by model (`repository.search`) filters on upper(model): an index on the expression, id second for the
 # page order (migration 0013).
 Index("ix_weapons_upper_model", func.upper(Weapon.model), Weapon.id)
+# Search by make matches the code or the make as written: each half reads its own index in page order, up to
+# one page (migration 0014).
+Index("ix_weapons_manufacturer_code", Weapon.manufacturer_code, Weapon.id)
+Index("ix_weapons_upper_make", func.upper(Weapon.make), Weapon.id)
 
 
 class WeaponState(Base):

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CompoundSelect, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, CompoundSelect, Subquery, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from registry.history.models import Event
@@ -98,26 +98,55 @@ def search(
     after: uuid.UUID | None = None,
     limit: int = 50,
 ) -> list[tuple[Weapon, WeaponState]]:
-    """Weapons matching every filter given; `mark_key` as `find_ids_by_mark` (serial or any mark)."""
-    stmt = select(Weapon, WeaponState).join(WeaponState, WeaponState.weapon_id == Weapon.id)
+    """Weapons matching every filter given, in id order; `mark_key` as `find_ids_by_mark` (serial or any mark).
+
+    A make matches the manufacturer code or the make as written, ignoring case.
+    """
+    filters: list[ColumnElement[bool]] = []
     if mark_key:
-        stmt = stmt.where(Weapon.id.in_(_ids_by_mark(mark_key)))
-    if make:
-        stmt = stmt.where(
-            or_(Weapon.manufacturer_code == make.upper(), func.upper(Weapon.make) == make.upper())
-        )
+        filters.append(Weapon.id.in_(_ids_by_mark(mark_key)))
     if model:
-        stmt = stmt.where(func.upper(Weapon.model) == model.upper())
+        filters.append(func.upper(Weapon.model) == model.upper())
     if status:
-        stmt = stmt.where(WeaponState.status == status)
+        filters.append(WeaponState.status == status)
     if category:
-        stmt = stmt.where(Weapon.category == category)
+        filters.append(Weapon.category == category)
     if serial_key:
-        stmt = stmt.where(Weapon.serial_key == serial_key)
+        filters.append(Weapon.serial_key == serial_key)
     if after:
-        stmt = stmt.where(Weapon.id > after)
+        filters.append(Weapon.id > after)
+    stmt = select(Weapon, WeaponState).join(WeaponState, WeaponState.weapon_id == Weapon.id)
+    if make:
+        page = _make_page(make.upper(), filters, limit)
+        stmt = stmt.join(page, page.c.id == Weapon.id)
+    else:
+        stmt = stmt.where(*filters)
     stmt = stmt.order_by(Weapon.id).limit(limit)
     return [(w, s) for w, s in session.execute(stmt)]
+
+
+def _make_page(make: str, filters: list[ColumnElement[bool]], limit: int) -> Subquery:
+    """The ids of one page of a make search: the first `limit` by code, the first by spelling, merged.
+
+    `code = ? OR upper(make) = ?` in one WHERE can only be a walk of the primary key that filters every row
+    (it reads most of the table for a rarely written make) or a bitmap of every match (all of a common
+    make's weapons) sorted. Each half alone is an ordered scan of its own index, (manufacturer_code, id) or
+    (upper(make), id), that stops after `limit` rows; the page of the union is the first `limit` of both
+    halves' pages, so it is the same page (docs/performance.md, "Query plans at scale", finding 2).
+    """
+    halves = []
+    for cond in (Weapon.manufacturer_code == make, func.upper(Weapon.make) == make):
+        half = (
+            select(Weapon.id)
+            .join(WeaponState, WeaponState.weapon_id == Weapon.id)
+            .where(cond, *filters)
+            .order_by(Weapon.id)
+            .limit(limit)
+            .subquery()
+        )
+        halves.append(select(half.c.id))  # SQLite: no ORDER BY or LIMIT in a UNION's members
+    both = union(*halves).subquery()
+    return select(both.c.id).order_by(both.c.id).limit(limit).subquery("make_page")
 
 
 def count_by_status(session: Session) -> dict[str, int]:
