@@ -24,11 +24,11 @@ from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import read_po
 
 from cli.i18n import DEFAULT, LANGUAGES, catalog_path
 from registry.codes import EventType, FrameMaterial, LicenceKind, MarkCondition, MarkingKind, OrgKind, Status
-from registry.l10n import untranslated
+from registry.l10n import load_catalog, merge_catalog
 from registry.persons.service import PersonView
 from registry.users.roles import Role
 from tracing.federation.models import OutboxStatus
@@ -137,11 +137,7 @@ def help_messages() -> dict[str, set[str]]:
 
 
 def load(lang: str) -> Catalog:
-    path = catalog_path(lang)
-    if not path.exists():
-        return Catalog(locale=lang, project="iti-registry", domain="messages")
-    with path.open("rb") as f:
-        return read_po(f, locale=lang)
+    return load_catalog(catalog_path(lang), lang, "iti-registry")
 
 
 def _other_catalogs(lang: str) -> list[Catalog]:
@@ -163,28 +159,23 @@ def _translated(msgid: str, catalogs: list[Catalog]) -> Any:
 
 
 def update(langs: Iterable[str] = LANGUAGES) -> dict[str, int]:
-    """Merge the extracted messages into each language's catalog; return how many lack a translation."""
+    """Merge the extracted messages into each language's catalog; return how many lack a translation.
+
+    A code word not yet translated here borrows the UI's or the documents' translation."""
     messages = extracted()
-    missing: dict[str, int] = {}
+    out = {}
     for lang in langs:
         if lang == DEFAULT:
             continue
-        old, others = load(lang), _other_catalogs(lang)
-        new = Catalog(locale=lang, project="iti-registry", domain="messages", fuzzy=False)
-        for key, places in sorted(messages.items(), key=lambda kv: str(kv[0])):
-            msgid = key[0] if isinstance(key, tuple) else key
-            have = old.get(msgid)
-            if (have is None or not have.string) and "code list" in places:
-                have = _translated(msgid, others) or have
-            empty: str | tuple[str, ...] = ("",) * new.num_plurals if isinstance(key, tuple) else ""
-            string = have.string if have is not None else empty
-            new.add(key, string, locations=[(p, None) for p in sorted(places)][:3])
-        path = catalog_path(lang)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as f:
-            write_po(f, new, width=110, sort_output=True, include_lineno=False)
-        missing[lang] = len(untranslated(new))
-    return missing
+        others = _other_catalogs(lang)
+        out[lang] = merge_catalog(
+            catalog_path(lang),
+            lang,
+            "iti-registry",
+            messages,
+            fallback=lambda msgid, places: _translated(msgid, others) if "code list" in places else None,  # noqa: B023
+        )
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintainer's tool

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po, write_po
 
 from registry.codes import (
     EventType,
@@ -28,7 +27,7 @@ from registry.codes import (
     OrgKind,
     Status,
 )
-from registry.l10n import untranslated
+from registry.l10n import load_catalog, merge_catalog
 from reports.i18n import DEFAULT, LANGUAGES, catalog_path
 from tracing.requests.codes import (
     Completeness,
@@ -87,35 +86,17 @@ def extracted() -> dict[str, set[str]]:
 
 
 def load(lang: str) -> Catalog:
-    path = catalog_path(lang)
-    if not path.exists():
-        return Catalog(locale=lang, project="iti-registry-documents", domain="messages")
-    with path.open("rb") as f:
-        return read_po(f, locale=lang)
+    return load_catalog(catalog_path(lang), lang, "iti-registry-documents")
 
 
 def update(langs: Iterable[str] = LANGUAGES) -> dict[str, int]:
     """Merge the extracted messages into each language's catalog; return how many lack a translation."""
     messages = extracted()
-    missing: dict[str, int] = {}
-    for lang in langs:
-        if lang == DEFAULT:
-            continue
-        old = load(lang)
-        new = Catalog(locale=lang, project="iti-registry-documents", domain="messages", fuzzy=False)
-        for msgid, places in sorted(messages.items()):
-            have = old.get(msgid)
-            new.add(
-                msgid,
-                have.string if have is not None else "",
-                locations=[(p, None) for p in sorted(places)][:3],
-            )
-        path = catalog_path(lang)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as f:
-            write_po(f, new, width=110, sort_output=True, include_lineno=False)
-        missing[lang] = len(untranslated(new))
-    return missing
+    return {
+        lang: merge_catalog(catalog_path(lang), lang, "iti-registry-documents", messages)
+        for lang in langs
+        if lang != DEFAULT
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintainer's tool

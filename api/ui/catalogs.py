@@ -16,7 +16,6 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po, write_po
 
 from api.ui.i18n import DEFAULT, LANGUAGES, catalog_path
 from registry.codes import (
@@ -29,7 +28,7 @@ from registry.codes import (
     Status,
 )
 from registry.imports.jobs_models import JobStatus
-from registry.l10n import untranslated
+from registry.l10n import load_catalog, merge_catalog
 from registry.users.roles import Role
 from tracing.requests.codes import (
     Completeness,
@@ -126,33 +125,17 @@ def extracted() -> dict[str | tuple[str, str], set[str]]:
 
 
 def load(lang: str) -> Catalog:
-    path = catalog_path(lang)
-    if not path.exists():
-        return Catalog(locale=lang, project="iti-registry", domain="messages")
-    with path.open("rb") as f:
-        return read_po(f, locale=lang)
+    return load_catalog(catalog_path(lang), lang, "iti-registry")
 
 
 def update(langs: Iterable[str] = LANGUAGES) -> dict[str, int]:
     """Merge the extracted messages into each language's catalog; return how many lack a translation."""
     messages = extracted()
-    missing: dict[str, int] = {}
-    for lang in langs:
-        if lang == DEFAULT:
-            continue
-        old = load(lang)
-        new = Catalog(locale=lang, project="iti-registry", domain="messages", fuzzy=False)
-        for key, places in sorted(messages.items(), key=lambda kv: str(kv[0])):
-            have = old.get(key[0] if isinstance(key, tuple) else key)
-            empty: str | tuple[str, ...] = ("",) * new.num_plurals if isinstance(key, tuple) else ""
-            string = have.string if have is not None else empty
-            new.add(key, string, locations=[(p, None) for p in sorted(places)][:3])
-        path = catalog_path(lang)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as f:
-            write_po(f, new, width=110, sort_output=True, include_lineno=False)
-        missing[lang] = len(untranslated(new))
-    return missing
+    return {
+        lang: merge_catalog(catalog_path(lang), lang, "iti-registry", messages)
+        for lang in langs
+        if lang != DEFAULT
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintainer's tool

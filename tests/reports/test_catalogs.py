@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from registry import l10n
 from reports import catalogs
 from reports.i18n import DEFAULT, LANGUAGES, Lang
 
@@ -18,7 +19,7 @@ def test_every_document_message_is_translated(lang: str) -> None:
     have = {str(m.id) for m in catalog if m.id}
     missing = sorted(set(catalogs.extracted()) - have)
     assert not missing, f"{lang}: run `python -m reports.catalogs` and translate: {missing[:10]}"
-    untranslated = catalogs.untranslated(catalog)
+    untranslated = l10n.untranslated(catalog)
     assert not untranslated, f"{lang}: {len(untranslated)} untranslated, e.g. {untranslated[:5]}"
     for m in catalog:
         if m.id:
