@@ -7,7 +7,9 @@
 Each hot path is the registry's own service function (not hand-written SQL), called a few hundred times
 (fewer for the heavy ones, within a time budget) for p50/p99; the SQL statements one call emits are caught
 with a `before_cursor_execute` listener and each is run again under `EXPLAIN (ANALYZE, BUFFERS)`. Writes
-are explained in a transaction that is rolled back.
+are explained in a transaction that is rolled back. Searches by make run for the sampled weapons' makes, and
+again for the makes as written by under 0.25 % of the weapons (found only by their spelling, not the
+manufacturer code) and for the five most frequent.
 
 The data (database `iti_bench_explain`, recreated unless --reuse, dropped at the end unless --keep):
 
@@ -462,6 +464,28 @@ def samples_of(sessions: Any, n: int = 2000) -> list[dict[str, Any]]:
         return [dict(r) for r in rows]
 
 
+def make_spellings(sessions: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Makes as written, each with its most frequent category: the rare ones (under 0.25 % of the weapons,
+    and not the manufacturer code, so only the spelling finds them) and the five most frequent."""
+    from sqlalchemy import text
+
+    with sessions() as s:
+        rows = s.execute(
+            text(
+                "SELECT spelling AS make, category, n, code FROM ("
+                " SELECT upper(make) AS spelling, category, coalesce(manufacturer_code, '') AS code,"
+                "  sum(count(*)) OVER (PARTITION BY upper(make)) AS n,"
+                "  row_number() OVER (PARTITION BY upper(make) ORDER BY count(*) DESC, category) AS k"
+                " FROM weapons GROUP BY upper(make), category, manufacturer_code) t"
+                " WHERE k = 1 ORDER BY n DESC, spelling"
+            )
+        ).mappings()
+        spellings = [dict(x) for x in rows]
+        total = s.execute(text("SELECT count(*) FROM weapons")).scalar_one()
+    rare = [x for x in spellings if x["n"] < total * 0.0025 and x["make"] != x["code"]]
+    return rare, spellings[:5]
+
+
 def garble(serial: str, i: int) -> str:
     """A reading of `serial` with one character illegible ('?'), as a trace request would give it."""
     alnum = [k for k, ch in enumerate(serial) if ch.isalnum()]
@@ -524,6 +548,16 @@ def paths(b: Bench, ws: list[dict[str, Any]], *, full: bool = True) -> list[HotP
     with b.sessions() as s:
         first_page = weapons.search(s, status="stolen", category="SA-PIS", limit=50)
     after = first_page[-1][0].id if first_page else None
+    rare, frequent = make_spellings(b.sessions)
+    with b.sessions() as s:  # the keyset cursor after each common make's first page
+        after_make = [weapons.search(s, make=m["make"], limit=50)[-1][0].id for m in frequent]
+
+    def r(i: int) -> dict[str, Any]:
+        return rare[i % len(rare)]
+
+    def c(i: int) -> dict[str, Any]:
+        return frequent[i % len(frequent)]
+
     year = datetime.now(UTC).year - 1
 
     return [
@@ -550,6 +584,35 @@ def paths(b: Bench, ws: list[dict[str, Any]], *, full: bool = True) -> list[HotP
             "search make + status + category",
             lambda s, i: weapons.search(
                 s, make=w(i)["make"], status="active", category=w(i)["category"], limit=50
+            ),
+        ),
+        HotPath(
+            "search make, rare spelling, page 1", lambda s, i: weapons.search(s, make=r(i)["make"], limit=50)
+        ),
+        HotPath(
+            "search make + status + category, rare spelling",
+            lambda s, i: weapons.search(
+                s, make=r(i)["make"], status="active", category=r(i)["category"], limit=50
+            ),
+        ),
+        HotPath(
+            "search make, common spelling, page 1",
+            lambda s, i: weapons.search(s, make=c(i)["make"], limit=50),
+        ),
+        HotPath(
+            "search make, common spelling, page 2 (after=)",
+            lambda s, i: weapons.search(s, make=c(i)["make"], after=after_make[i % len(frequent)], limit=50),
+        ),
+        HotPath(
+            "search make + status + category, common spelling",
+            lambda s, i: weapons.search(
+                s, make=c(i)["make"], status="active", category=c(i)["category"], limit=50
+            ),
+        ),
+        HotPath(
+            "search make + status=lost + category, common spelling",
+            lambda s, i: weapons.search(
+                s, make=c(i)["make"], status="lost", category=c(i)["category"], limit=50
             ),
         ),
         *common[1:],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.codes import FrameMaterial, Status, check_in
@@ -48,9 +48,18 @@ class Weapon(Base):
 # page order (migration 0013).
 Index("ix_weapons_upper_model", func.upper(Weapon.model), Weapon.id)
 # Search by make matches the code or the make as written: each half reads its own index in page order, up to
-# one page (migration 0014).
+# one page (migration 0014). The spelling's index holds only the weapons the code does not already find.
+SPELLED_OTHERWISE = or_(
+    Weapon.manufacturer_code.is_(None), func.upper(Weapon.make) != Weapon.manufacturer_code
+)
 Index("ix_weapons_manufacturer_code", Weapon.manufacturer_code, Weapon.id)
-Index("ix_weapons_upper_make", func.upper(Weapon.make), Weapon.id)
+Index(
+    "ix_weapons_upper_make",
+    func.upper(Weapon.make),
+    Weapon.id,
+    postgresql_where=SPELLED_OTHERWISE,
+    sqlite_where=SPELLED_OTHERWISE,
+)
 
 
 class WeaponState(Base):

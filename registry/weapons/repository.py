@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Subquery, func, insert, or_, select, union, update
+from sqlalchemy import ColumnElement, CompoundSelect, Subquery, and_, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from registry.history.models import Event
 from registry.markings.models import Component, Marking
-from registry.weapons.models import Weapon, WeaponState
+from registry.weapons.models import SPELLED_OTHERWISE, Weapon, WeaponState
 
 
 def insert_weapon(session: Session, row: dict[str, Any]) -> None:
@@ -135,7 +135,7 @@ def _make_page(make: str, filters: list[ColumnElement[bool]], limit: int) -> Sub
     halves' pages, so it is the same page (docs/performance.md, "Query plans at scale", finding 2).
     """
     halves = []
-    for cond in (Weapon.manufacturer_code == make, func.upper(Weapon.make) == make):
+    for cond in (Weapon.manufacturer_code == make, and_(func.upper(Weapon.make) == make, SPELLED_OTHERWISE)):
         half = (
             select(Weapon.id)
             .join(WeaponState, WeaponState.weapon_id == Weapon.id)
