@@ -169,6 +169,39 @@ def test_search_pages_with_a_cursor(client: TestClient, officer: dict[str, str])
     assert r.json()["next"] is None
 
 
+def _walk(client: TestClient, headers: dict[str, str], params: dict[str, object]) -> list[str]:
+    """Every page of a search, following the `next` links."""
+    r = client.get("/api/v1/weapons", params=params, headers=headers)  # type: ignore[arg-type]
+    ids: list[str] = []
+    while True:
+        assert r.status_code == 200, r.text
+        ids += [w["id"] for w in r.json()["items"]]
+        if not r.json()["next"]:
+            return ids
+        r = client.get(r.json()["next"], headers=headers)
+
+
+def test_search_by_make_pages_a_common_and_a_rare_spelling(
+    client: TestClient, officer: dict[str, str]
+) -> None:
+    rare = f"Zbrojovka {uuid.uuid4().hex[:8]}"  # no manufacturer code: found by the spelling alone
+    makes = ["Glock", "Glock Ges.m.b.H.", rare, "GLOCK", rare]
+    ids: dict[str, list[str]] = {make: [] for make in makes}
+    for make in makes * 2:
+        ids[make].append(register(client, officer, make=make)["id"])
+    glocks = sorted(ids["Glock"] + ids["Glock Ges.m.b.H."] + ids["GLOCK"])
+    for limit in (1, 2, 500):
+        found = _walk(client, officer, {"make": "glock", "limit": limit})
+        assert found == sorted(set(found))  # id order, each weapon once, across the pages
+        assert [i for i in found if i in glocks] == glocks
+        assert _walk(client, officer, {"make": rare.upper(), "limit": limit}) == sorted(ids[rare])
+        assert _walk(client, officer, {"make": "glock ges.m.b.h.", "limit": limit}) == sorted(
+            ids["Glock Ges.m.b.H."]
+        )
+        r = client.get("/api/v1/weapons", params={"make": rare, "status": "stolen"}, headers=officer)
+        assert r.json()["items"] == []
+
+
 def test_search_rejects_unknown_status(client: TestClient, officer: dict[str, str]) -> None:
     r = client.get("/api/v1/weapons", params={"status": "misplaced"}, headers=officer)
     assert r.status_code == 422
