@@ -44,6 +44,7 @@ from bench.run import (
     ACTOR,
     BATCH,
     _digest,
+    _mark,
     _percentile,
     _step,
     code_version,
@@ -52,6 +53,9 @@ from bench.run import (
     merkle_baseline,
     registry_changed,
     run_child,
+)
+from bench.run import (
+    TARGETS as SQLITE_TARGETS,
 )
 from registry.db import new_id
 
@@ -267,19 +271,29 @@ class BackendMemory:
 
 
 def _stream(dbname: str, table: str) -> Iterator[tuple[Any, ...]]:
-    """(uniqueness key of the weapon, row...) for every row of `table`, in key order, server-side."""
+    """(uniqueness key of the weapon, row...) for every row of `table`, in code-point order of the key (the
+    order of Python's `<`, for the merge in `compare_rows`), read with a server-side cursor."""
     import psycopg
 
-    sql = (
-        "SELECT w.uniqueness_key, w.* FROM weapons w ORDER BY w.uniqueness_key"
-        if table == "weapons"
-        else f"SELECT w.uniqueness_key, x.* FROM weapons w JOIN {table} x ON x.weapon_id = w.id "
-        "ORDER BY w.uniqueness_key"
-    )
-    with psycopg.connect(url(dbname)) as con, con.cursor(name=f"cmp_{table}") as cur:
-        cur.itersize = 5000
-        cur.execute(sql)
-        yield from cur
+    with psycopg.connect(url(dbname)) as con:
+        collate = con.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+        # Under C or C.UTF-8 the index on the key already gives that order; any other collation needs "C".
+        order = "" if collate.fetchone()[0] in ("C", "C.UTF-8", "C.utf8", "POSIX") else ' COLLATE "C"'  # type: ignore[index]
+        sql = (
+            f"SELECT w.uniqueness_key, w.* FROM weapons w ORDER BY w.uniqueness_key{order}"
+            if table == "weapons"
+            else f"SELECT w.uniqueness_key, x.* FROM weapons w JOIN {table} x ON x.weapon_id = w.id "
+            f"ORDER BY w.uniqueness_key{order}"
+        )
+        with con.cursor(name=f"cmp_{table}") as cur:
+            cur.itersize = 5000
+            cur.execute(sql)
+            yield from cur
+
+
+def _groups(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    for k, group in itertools.groupby(rows, key=lambda r: r[0]):
+        yield k, list(group)
 
 
 def _columns(dbname: str, table: str) -> list[str]:
@@ -307,14 +321,18 @@ def compare_rows(imported: str, baseline: str) -> dict[str, Any]:
             )
 
         matched, differing, unmatched = 0, dict.fromkeys(cols, 0), 0
-        left = itertools.groupby(_stream(imported, table), key=lambda r: r[0])
-        right = itertools.groupby(_stream(baseline, table), key=lambda r: r[0])
-        for (ka, ga), (kb, gb) in zip(left, right, strict=False):
-            if ka != kb:
-                unmatched += 1
+        left, right = _groups(_stream(imported, table)), _groups(_stream(baseline, table))
+        a, b = next(left, None), next(right, None)
+        while a is not None or b is not None:  # a merge join on the key; a key on one side only is unmatched
+            if b is None or (a is not None and a[0] < b[0]):
+                unmatched, a = unmatched + 1, next(left, None)
                 continue
-            rows_a = sorted((norm(r) for r in ga), key=repr)
-            rows_b = sorted((norm(r) for r in gb), key=repr)
+            if a is None or b[0] < a[0]:
+                unmatched, b = unmatched + 1, next(right, None)
+                continue
+            rows_a = sorted((norm(r) for r in a[1]), key=repr)
+            rows_b = sorted((norm(r) for r in b[1]), key=repr)
+            a, b = next(left, None), next(right, None)
             if len(rows_a) != len(rows_b):
                 unmatched += 1
                 continue
@@ -634,6 +652,26 @@ def _mb(b: float) -> str:
     return f"{b / 2**20:,.1f} MB"
 
 
+TARGETS = {**SQLITE_TARGETS, "bytes_per_weapon_5_events": 2048}
+
+
+def _code_line(r: dict[str, Any]) -> str:
+    start, end = r["code_at_start"], r.get("code_at_end") or r["code_at_start"]
+    line = f"commit {start['commit']}" + (
+        " with uncommitted changes to registry/ or cli/" if start["registry_or_cli_modified"] else ""
+    )
+    if end != start:
+        line += f"; at the end commit {end['commit']}" + (
+            " with uncommitted changes to registry/ or cli/" if end["registry_or_cli_modified"] else ""
+        )
+        line += (
+            " (**registry/ or cli/ changed during the run: figures may mix two versions**)"
+            if r.get("registry_changed_during_run")
+            else " (no change to registry/ or cli/)"
+        )
+    return line + "."
+
+
 def markdown(r: dict[str, Any]) -> str:
     m, pg, b, imp, v, mb, lk, sz = (
         r["machine"],
@@ -647,27 +685,10 @@ def markdown(r: dict[str, Any]) -> str:
     )
     n = r["weapons"]
     full, small = imp["full"], imp["small"]
-    moved = r.get("code_at_end") and r["code_at_end"] != r["code_at_start"]
     lines = [
         f"Run of {r['date']} on PostgreSQL: {n:,} weapons, seed {r['seed']}, `{r['command']}`.",
         "",
-        f"Code: commit {r['code_at_start']['commit']}"
-        + (
-            " with uncommitted changes to registry/ or cli/"
-            if r["code_at_start"]["registry_or_cli_modified"]
-            else ""
-        )
-        + (
-            f"; the checkout moved to {r['code_at_end']['commit']} during the run, "
-            + (
-                "**with changes to registry/ or cli/: figures may mix two versions**"
-                if r.get("registry_changed_during_run")
-                else "with no change to registry/ or cli/"
-            )
-            if moved
-            else ""
-        )
-        + ".",
+        f"Code: {_code_line(r)}",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}, "
         f"SQLAlchemy {m['sqlalchemy']}, psycopg {pg['psycopg']}; PostgreSQL {pg['server_version']} on the same "
@@ -680,38 +701,44 @@ def markdown(r: dict[str, Any]) -> str:
             else "."
         ),
         "",
-        "| Figure | Value |",
-        "|---|---|",
+        "| Figure | Value | Bar | |",
+        "|---|---|---|---|",
         f"| Baseline: psycopg `COPY ... FROM STDIN`, one transaction, SQL time only | "
-        f"{b['weapons_per_s']:,.0f} weapons/s ({b['sql_s']:.1f} s) |",
+        f"{b['weapons_per_s']:,.0f} weapons/s ({b['sql_s']:.1f} s) | | |",
         f"| Baseline including building the rows in Python | {b['weapons_per_s_incl_build']:,.0f} weapons/s "
-        f"({b['total_s']:.1f} s) |",
-        f"| `iti import`, {n:,} rows (COPY writer) | {full['weapons_per_s']:,.0f} weapons/s ({full['wall_s']:.1f} s) |",
-        f"| Import rate ÷ baseline rate (SQL time; bar ≥ 0.33, aim 0.5) | **{r['import_ratio']:.2f}** |",
-        f"| Import rate ÷ baseline rate (incl. building rows) | {r['import_ratio_incl_build']:.2f} |",
-        f"| Peak RSS of `iti import`, {small['weapons']:,} / {n:,} rows (bar < 300 MB, flat) | "
-        f"{small['peak_rss_mb']:.0f} MB / {full['peak_rss_mb']:.0f} MB |",
-        f"| Server backend of the import, peak private memory (RssAnon) / VmRSS with shared buffers, {n:,} rows | "
-        f"{full['server_backend']['peak_anon_mb']:.0f} MB / {full['server_backend']['peak_rss_mb']:.0f} MB |",
+        f"({b['total_s']:.1f} s) | | |",
+        f"| `iti import`, {n:,} rows (COPY writer) | {full['weapons_per_s']:,.0f} weapons/s "
+        f"({full['wall_s']:.1f} s) | | |",
+        f"| Import rate ÷ baseline rate (SQL time) | **{r['import_ratio']:.2f}** | ≥ 0.33 (aim 0.5) "
+        f"| {_mark(r['import_ratio'] >= TARGETS['import_ratio'])} |",
+        f"| Import rate ÷ baseline rate (incl. building rows) | {r['import_ratio_incl_build']:.2f} | | |",
+        f"| Peak RSS of `iti import`, {small['weapons']:,} / {n:,} rows | "
+        f"{small['peak_rss_mb']:.0f} MB / {full['peak_rss_mb']:.0f} MB | < 300 MB "
+        f"| {_mark(full['peak_rss_mb'] < TARGETS['rss_mb'])} |",
+        f"| Server backend of the import, {n:,} rows: peak private memory (RssAnon) / VmRSS with the shared "
+        f"buffers it touched | {full['server_backend']['peak_anon_mb']:.0f} MB / "
+        f"{full['server_backend']['peak_rss_mb']:.0f} MB | | |",
         f"| `iti audit verify` ({v['records']['entries']:,} entries, {v['records']['records']:,} rows) "
-        f"| {v['records']['wall_s']:.1f} s, {v['records']['entries_per_s']:,.0f} entries/s |",
+        f"| {v['records']['wall_s']:.1f} s, {v['records']['entries_per_s']:,.0f} entries/s | | |",
         f"| `iti audit verify --no-records` | {v['log_only']['wall_s']:.1f} s, "
-        f"{v['log_only']['entries_per_s']:,.0f} entries/s |",
+        f"{v['log_only']['entries_per_s']:,.0f} entries/s | | |",
         f"| Peak RSS of `iti audit verify` (with records / log only) | {v['records']['peak_rss_mb']:.0f} MB / "
-        f"{v['log_only']['peak_rss_mb']:.0f} MB |",
-        f"| Bare hashlib Merkle root, {mb['leaves']:,} leaves of {mb['leaf_bytes']} B | {mb['seconds']:.2f} s |",
+        f"{v['log_only']['peak_rss_mb']:.0f} MB | | |",
+        f"| Bare hashlib Merkle root, {mb['leaves']:,} leaves of {mb['leaf_bytes']} B | {mb['seconds']:.2f} s "
+        "| | |",
         f"| verify ÷ hashlib (with records / log only) | {v['records']['ratio_to_hashlib']:.1f}× / "
-        f"{v['log_only']['ratio_to_hashlib']:.1f}× |",
-        f"| `find_by_mark`, {lk['lookups']:,} look-ups, median / p99 (bar: median < 2 ms) | "
-        f"**{lk['median_ms']:.2f} ms** / {lk['p99_ms']:.2f} ms |",
-        f"| Size of the weapon tables per weapon ({sz['events_per_weapon']:.2f} events per weapon) | "
-        f"**{sz['bytes_per_weapon']:,.0f} bytes** ({_mb(sz['bytes_per_million_weapons'])} per million) |",
+        f"{v['log_only']['ratio_to_hashlib']:.1f}× | | |",
+        f"| `find_by_mark`, {lk['lookups']:,} look-ups, median / p99 | **{lk['median_ms']:.2f} ms** / "
+        f"{lk['p99_ms']:.2f} ms | median < 2 ms | {_mark(lk['median_ms'] < TARGETS['lookup_median_ms'])} |",
+        f"| Weapon tables per weapon ({sz['events_per_weapon']:.2f} events per weapon) | "
+        f"**{sz['bytes_per_weapon']:,.0f} bytes** ({_mb(sz['bytes_per_million_weapons'])} per million) | | |",
         f"| Whole database per million weapons (`pg_database_size`) | "
-        f"{_mb(sz['database_bytes_per_million_weapons'])} |",
+        f"{_mb(sz['database_bytes_per_million_weapons'])} | | |",
         f"| Per event (`events`, with its indexes) / per audit entry | {sz['bytes_per_event']:,.0f} bytes / "
-        f"{sz['bytes_per_audit_entry']:,.0f} bytes |",
-        f"| Estimate, not measured: a weapon with 5 events (+4 × (event + audit entry)); target 2 KB | "
-        f"{sz['estimate_bytes_per_weapon_with_5_events']:,.0f} bytes |",
+        f"{sz['bytes_per_audit_entry']:,.0f} bytes | | |",
+        f"| Estimate, not measured: a weapon with 5 events (+4 × (event + audit entry)) | "
+        f"{sz['estimate_bytes_per_weapon_with_5_events']:,.0f} bytes | 2 KB "
+        f"| {_mark(sz['estimate_bytes_per_weapon_with_5_events'] <= TARGETS['bytes_per_weapon_5_events'])} |",
         "",
         "Size by table after the import (`pg_total_relation_size`: heap, indexes and TOAST; heap alone in "
         "brackets):",
