@@ -379,10 +379,12 @@ def lookup_sample(dbname: str, count: int, seed: int) -> list[tuple[str, str, st
     import psycopg
 
     with psycopg.connect(url(dbname)) as con:
+        # Weapons first (one scan and a top-N sort), then their marks by index: no join of the whole tables.
         rows = con.execute(
-            "SELECT w.id, w.serial, m.text FROM weapons w JOIN markings m ON m.weapon_id = w.id "
-            "ORDER BY md5(w.uniqueness_key || %s) LIMIT %s",
-            (str(seed), count),
+            "WITH picked AS (SELECT id, serial, md5(uniqueness_key || %(seed)s) AS h FROM weapons "
+            "ORDER BY h LIMIT %(count)s) "
+            "SELECT p.id, p.serial, m.text FROM picked p JOIN markings m ON m.weapon_id = p.id ORDER BY p.h, m.id",
+            {"seed": str(seed), "count": count},
         ).fetchall()
     random.Random(seed).shuffle(rows)
     out = []
