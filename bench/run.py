@@ -947,7 +947,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, help="Markdown file whose results block to replace")
-    p.add_argument("--json", type=Path, help="JSON file (default: bench/results/DATE-WEAPONS.json)")
+    p.add_argument(
+        "--json",
+        type=Path,
+        help="JSON file (default: bench/results/DATE-WEAPONS.json, or DATE-postgresql-WEAPONS.json)",
+    )
     p.add_argument("--lookups", type=int, default=2000)
     p.add_argument("--lookup-budget", type=float, default=120.0, help="Seconds at most for the look-ups")
     p.add_argument(
