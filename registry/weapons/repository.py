@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Subquery, and_, func, insert, or_, select, union, update
+from sqlalchemy import ColumnElement, CompoundSelect, Subquery, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from registry.history.models import Event
@@ -136,12 +136,15 @@ def _make_page(make: str, filters: list[ColumnElement[bool]], limit: int) -> Sub
     spelling's half leaves out what the code's half finds anyway ("Glock" is GLOCK), as its partial index does.
     """
     halves = []
-    for cond in (Weapon.manufacturer_code == make, and_(func.upper(Weapon.make) == make, SPELLED_OTHERWISE)):
+    for key, only in ((Weapon.manufacturer_code, None), (func.upper(Weapon.make), SPELLED_OTHERWISE)):
+        # `key BETWEEN make AND make` is `key = make`, so (key, id) order is id order. Written as `=`, PostgreSQL
+        # knows the key is constant and may walk the primary key for id order instead: from a prepared
+        # statement's generic plan, which cannot tell a rare make from a common one, it does.
         half = (
             select(Weapon.id)
             .join(WeaponState, WeaponState.weapon_id == Weapon.id)
-            .where(cond, *filters)
-            .order_by(Weapon.id)
+            .where(key >= make, key <= make, *([only] if only is not None else []), *filters)
+            .order_by(key, Weapon.id)
             .limit(limit)
             .subquery()
         )
