@@ -116,10 +116,14 @@ def search(
     if after:
         filters.append(Weapon.id > after)
     stmt = select(Weapon, WeaponState).join(WeaponState, WeaponState.weapon_id == Weapon.id)
-    if make:
+    if make and not (model or mark_key or serial_key):
         page = _make_page(make.upper(), filters, limit)
         stmt = stmt.join(page, page.c.id == Weapon.id)
-    else:
+    else:  # a model, mark or serial index narrows the search further than the make's would
+        if make:
+            filters.append(
+                or_(Weapon.manufacturer_code == make.upper(), func.upper(Weapon.make) == make.upper())
+            )
         stmt = stmt.where(*filters)
     stmt = stmt.order_by(Weapon.id).limit(limit)
     return [(w, s) for w, s in session.execute(stmt)]
