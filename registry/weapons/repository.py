@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Subquery, func, insert, or_, select, union, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from registry.history.models import Event
@@ -102,9 +117,15 @@ def search(
 
     A make matches the manufacturer code or the make as written, ignoring case.
     """
+    if make and not (model or mark_key or serial_key):
+        given = {k: v for k, v in {"status": status, "category": category, "after": after}.items() if v}
+        stmt = _make_search(status="status" in given, category="category" in given, after="after" in given)
+        return [(w, s) for w, s in session.execute(stmt, {"make": make.upper(), "limit": limit, **given})]
     filters: list[ColumnElement[bool]] = []
     if mark_key:
         filters.append(Weapon.id.in_(_ids_by_mark(mark_key)))
+    if make:  # a model, mark or serial index narrows the search further than the make's would
+        filters.append(or_(Weapon.manufacturer_code == make.upper(), func.upper(Weapon.make) == make.upper()))
     if model:
         filters.append(func.upper(Weapon.model) == model.upper())
     if status:
@@ -115,46 +136,60 @@ def search(
         filters.append(Weapon.serial_key == serial_key)
     if after:
         filters.append(Weapon.id > after)
-    stmt = select(Weapon, WeaponState).join(WeaponState, WeaponState.weapon_id == Weapon.id)
-    if make and not (model or mark_key or serial_key):
-        page = _make_page(make.upper(), filters, limit)
-        stmt = stmt.join(page, page.c.id == Weapon.id)
-    else:  # a model, mark or serial index narrows the search further than the make's would
-        if make:
-            filters.append(
-                or_(Weapon.manufacturer_code == make.upper(), func.upper(Weapon.make) == make.upper())
-            )
-        stmt = stmt.where(*filters)
-    stmt = stmt.order_by(Weapon.id).limit(limit)
+    stmt = (
+        select(Weapon, WeaponState)
+        .join(WeaponState, WeaponState.weapon_id == Weapon.id)
+        .where(*filters)
+        .order_by(Weapon.id)
+        .limit(limit)
+    )
     return [(w, s) for w, s in session.execute(stmt)]
 
 
-def _make_page(make: str, filters: list[ColumnElement[bool]], limit: int) -> Subquery:
-    """The ids of one page of a make search: the first `limit` by code, the first by spelling, merged.
+@functools.cache
+def _make_search(*, status: bool, category: bool, after: bool) -> Select[tuple[Weapon, WeaponState]]:
+    """One page of a search by make: the first `limit` by code and the first by spelling, merged.
 
     `code = ? OR upper(make) = ?` in one WHERE can only be a walk of the primary key that filters every row
     (it reads most of the table for a rarely written make) or a bitmap of every match (all of a common
     make's weapons) sorted. Each half alone is an ordered scan of its own index, (manufacturer_code, id) or
     (upper(make), id), that stops after `limit` rows; the page of the union is the first `limit` of both
     halves' pages, so it is the same page (docs/performance.md, "Query plans at scale", finding 2). The
-    spelling's half leaves out what the code's half finds anyway ("Glock" is GLOCK), as its partial index does.
+    spelling's half leaves out what the code's half finds ("Glock" is GLOCK), as its partial index does.
+    Built once per set of filters (bound parameters `make`, `status`, `category`, `after`, `limit`): building
+    it took longer than running it.
     """
+    make, limit = bindparam("make", type_=String), bindparam("limit", type_=Integer)
+    filters: list[ColumnElement[bool]] = []
+    if status:
+        filters.append(WeaponState.status == bindparam("status"))
+    if category:
+        filters.append(Weapon.category == bindparam("category"))
+    if after:
+        filters.append(Weapon.id > bindparam("after"))
     halves = []
-    for key, only in ((Weapon.manufacturer_code, None), (func.upper(Weapon.make), SPELLED_OTHERWISE)):
+    for key, only in ((Weapon.manufacturer_code, true()), (func.upper(Weapon.make), SPELLED_OTHERWISE)):
         # `key BETWEEN make AND make` is `key = make`, so (key, id) order is id order. Written as `=`, PostgreSQL
         # knows the key is constant and may walk the primary key for id order instead: from a prepared
         # statement's generic plan, which cannot tell a rare make from a common one, it does.
         half = (
             select(Weapon.id)
             .join(WeaponState, WeaponState.weapon_id == Weapon.id)
-            .where(key >= make, key <= make, *([only] if only is not None else []), *filters)
+            .where(key >= make, key <= make, only, *filters)
             .order_by(key, Weapon.id)
             .limit(limit)
             .subquery()
         )
         halves.append(select(half.c.id))  # SQLite: no ORDER BY or LIMIT in a UNION's members
-    both = union(*halves).subquery()
-    return select(both.c.id).order_by(both.c.id).limit(limit).subquery("make_page")
+    both = union_all(*halves).subquery()  # disjoint: the spelling's half has no weapon of code `make`
+    page = select(both.c.id).order_by(both.c.id).limit(limit).subquery("make_page")
+    return (
+        select(Weapon, WeaponState)
+        .join(WeaponState, WeaponState.weapon_id == Weapon.id)
+        .join(page, page.c.id == Weapon.id)
+        .order_by(Weapon.id)
+        .limit(limit)
+    )
 
 
 def count_by_status(session: Session) -> dict[str, int]:
