@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+import tracing.requests.handlers  # noqa: F401 - trace messages and deliveries, handled as by the server
 from cli.common import Exit, actor, emit, engine, fail, parse_uuid, settings, table, transaction
 from cli.i18n import L_, _, label, ngettext
 from registry.db import make_sessionmaker

@@ -18,6 +18,8 @@ from registry.errors import ValidationError
 from registry.history.inputs import EventInput
 from tests.factories import manufacture_marking, record, register_weapon, weapon_input
 from tests.tracing.requests.conftest import Inbound, check_trace_body, complete_input, queued, request_body
+from tracing.federation import outbox
+from tracing.requests import handlers
 from tracing.requests import service as traces
 from tracing.requests.errors import (
     AttachmentRejected,
@@ -76,6 +78,24 @@ def test_draft_then_send_queues_the_request_with_the_lost_stolen_search(session:
     ]
     assert steps[0].message_id == msg.id
     assert _audit_actions(session, req.id) == ["trace.drafted", "trace.send"]
+
+
+def test_the_delivery_receipt_moves_our_request_to_delivered_without_a_reader(
+    session: Session, node: str
+) -> None:
+    # The outbox runs its delivered hooks in the transaction that records a verified receipt; the trace
+    # handler must be among them, so the request's state does not wait for someone to list traces.
+    assert handlers.on_request_delivered in outbox._DELIVERED_HOOKS
+    rid = _sent(session)
+    (msg,) = queued(session, "trace.request")
+    handlers.on_request_delivered(session, msg)  # no receipt yet: nothing moves
+    assert traces.get(session, rid).state == "sent"
+    msg.delivered_at = utcnow()
+    handlers.on_request_delivered(session, msg)
+    handlers.on_request_delivered(session, msg)  # a repeated hook is a no-op
+    assert traces.get(session, rid).state == "delivered"
+    steps = [(t.action, t.from_state, t.to_state, t.actor) for t in traces.transitions(session, rid)]
+    assert steps[1:] == [("deliver", "sent", "delivered", "node:UG")]
 
 
 def test_an_incomplete_request_is_not_sent(session: Session, node: str) -> None:
