@@ -31,15 +31,13 @@ import os
 import platform
 import random
 import re
-import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,16 +62,21 @@ def iti_command() -> list[str]:
     return [sys.executable, "-c", "from cli.main import main; main()"]
 
 
-def iti_env(db: Path) -> dict[str, str]:
+def child_env(database_url: str, var_dir: Path) -> dict[str, str]:
+    """The environment of an `iti` child process on one database (none of this process's own ITI_ settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ITI_")}
     env.update(
-        ITI_DATABASE_URL=f"sqlite:///{db}",
-        ITI_VAR_DIR=str(db.parent / f"{db.stem}-var"),
+        ITI_DATABASE_URL=database_url,
+        ITI_VAR_DIR=str(var_dir),
         ITI_AUDIT_KEY_PASSPHRASE="bench",  # noqa: S106 - a throw-away key for a throw-away database
         ITI_ACTOR=ACTOR,
         ITI_PROFILE="iti",
     )
     return env
+
+
+def iti_env(db: Path) -> dict[str, str]:
+    return child_env(f"sqlite:///{db}", db.parent / f"{db.stem}-var")
 
 
 @dataclass
@@ -185,6 +188,33 @@ def _digest(row: tuple[Any, ...]) -> str:
     return hashlib.sha256(repr(row).encode()).hexdigest()
 
 
+def audit_entry(
+    seq: int, now_iso: str, job: Any, ids: tuple[Any, Any, Any], rows: tuple[tuple[Any, ...], ...]
+) -> tuple[bytes, bytes]:
+    """The body the import's audit entry for one weapon has (its weapon, marking and event rows' digests)
+    and its RFC 9162 leaf hash. `ids` and `rows` are the weapon's, the marking's and the event's."""
+    (wid, mid, eid), (w, m, e) = ids, rows
+    body = (
+        f'{{"action":"weapon.imported","actor":"{ACTOR}","at":"{now_iso}",'
+        f'"info":{{"import_job":"{job}"}},"records":[["weapons","{wid}","{_digest(w)}"],'
+        f'["markings","{mid}","{_digest(m)}"],["events","{eid}","{_digest(e)}"]],'
+        f'"seq":{seq},"subject":"weapon:{wid}","v":1}}'
+    ).encode()
+    return body, hashlib.sha256(b"\x00" + body).digest()
+
+
+def baseline_figures(n: int, sql_s: float, total_s: float) -> dict[str, Any]:
+    """A baseline's rates: by SQL time alone (the acceptance ratio's) and including building the rows."""
+    return {
+        "weapons": n,
+        "sql_s": sql_s,
+        "build_s": total_s - sql_s,
+        "total_s": total_s,
+        "weapons_per_s": n / sql_s,
+        "weapons_per_s_incl_build": n / total_s,
+    }
+
+
 def registry_connection(path: Path) -> sqlite3.Connection:
     """A stdlib connection with the pragmas `registry.db.make_engine` sets (foreign keys on, WAL, NORMAL)."""
     con = sqlite3.connect(path, isolation_level=None)
@@ -285,13 +315,7 @@ def baseline_insert(db: Path, n: int, seed: int) -> dict[str, Any]:
             e = (eid.hex, wid.hex, 1, "manufactured", occurred, now_sql, ACTOR)
             e += (None, None, None, None, None, None, None, "[]", "{}", "", None, None)
             s = (wid.hex, "active", None, None, None, None, 0, 0, None, "{}", 1, occurred, now_sql)
-            body = (
-                f'{{"action":"weapon.imported","actor":"{ACTOR}","at":"{now_iso}",'
-                f'"info":{{"import_job":"{job}"}},"records":[["weapons","{wid}","{_digest(w)}"],'
-                f'["markings","{mid}","{_digest(m)}"],["events","{eid}","{_digest(e)}"]],'
-                f'"seq":{seq},"subject":"weapon:{wid}","v":1}}'
-            ).encode()
-            leaf = hashlib.sha256(b"\x00" + body).digest()
+            body, leaf = audit_entry(seq, now_iso, job, (wid, mid, eid), (w, m, e))
             a = (seq, now_sql, ACTOR, "weapon.imported", f"weapon:{wid}", body, leaf)
             seq += 1
             ws.append(w)
@@ -312,14 +336,7 @@ def baseline_insert(db: Path, n: int, seed: int) -> dict[str, Any]:
     sql_s_total += time.perf_counter() - t
     total = time.perf_counter() - t_start
     con.close()
-    return {
-        "weapons": n,
-        "sql_s": sql_s_total,
-        "build_s": total - sql_s_total,
-        "total_s": total,
-        "weapons_per_s": n / sql_s_total,
-        "weapons_per_s_incl_build": n / total,
-    }
+    return baseline_figures(n, sql_s_total, total)
 
 
 # --- b. equivalence of the baseline's rows and the import's -----------------------------------------------
@@ -450,6 +467,8 @@ def _percentile(values: Sequence[float], q: float) -> float:
 def lookup_sample(db: Path, n: int, count: int, seed: int) -> list[tuple[str, str, str]]:
     """(weapon id hex, query, kind) for `count` random weapons: 3 in 4 by serial (some typed in lower case
     or with spaces), 1 in 4 by the full text of the manufacture mark."""
+    from bench import steps
+
     rng = random.Random(seed)
     rowids = rng.sample(range(1, n + 1), min(count, n))
     con = sqlite3.connect(db)
@@ -463,77 +482,29 @@ def lookup_sample(db: Path, n: int, count: int, seed: int) -> list[tuple[str, st
         ).fetchall()
     con.close()
     rng.shuffle(rows)
-    out = []
-    for i, (wid, serial, text) in enumerate(rows):
-        if i % 4 == 3:
-            out.append((wid, text, "mark_text"))
-        elif i % 8 == 1:
-            out.append((wid, " ".join(serial.lower()[j : j + 3] for j in range(0, len(serial), 3)), "serial"))
-        else:
-            out.append((wid, serial, "serial"))
-    return out
+    return steps.lookup_queries(rows)
 
 
 def lookups(
     db: Path, sample: list[tuple[str, str, str]], *, budget_s: float, warmup: int = 20
 ) -> dict[str, Any]:
-    """`find_by_mark` in-process, a new Session per look-up (as a request would have); latency of the call."""
-    from registry.db import make_engine, make_sessionmaker
-    from registry.weapons.service import find_by_mark
+    """`find_by_mark` in-process (`steps.time_find_by_mark`), with SQLite's plan for each statement."""
+    from bench import steps
+    from registry.db import make_engine
 
     engine = make_engine(f"sqlite:///{db}")
-    sessions = make_sessionmaker(engine)
-    statements: list[str] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    times: dict[str, list[float]] = {"serial": [], "mark_text": []}
-    misses = 0
-    deadline = time.perf_counter() + budget_s
-    from sqlalchemy import event
-
-    for i, (wid, query, kind) in enumerate(sample):
-        if i == warmup:
-            event.listen(engine, "before_cursor_execute", capture)
-        with sessions() as session:
-            t0 = time.perf_counter()
-            found = find_by_mark(session, query)
-            dt = time.perf_counter() - t0
-        if i == warmup:
-            event.remove(engine, "before_cursor_execute", capture)
-        if wid not in {w.id.hex for w, _ in found}:
-            misses += 1
-        if i >= warmup:
-            times[kind].append(dt * 1000)
-        if time.perf_counter() > deadline:
-            break
+    times, misses, statements = steps.time_find_by_mark(engine, sample, budget_s=budget_s, warmup=warmup)
     engine.dispose()
-    every = times["serial"] + times["mark_text"]
     plans = []
     con = sqlite3.connect(db)
-    for stmt in statements:
+    for stmt, _params in statements:
         if not stmt.lstrip().upper().startswith("SELECT"):
             continue
         params = ["X"] * stmt.count("?")
         plan = [r[3] for r in con.execute(f"EXPLAIN QUERY PLAN {stmt}", params)]
         plans.append({"sql": " ".join(stmt.split()), "plan": plan})
     con.close()
-    return {
-        "lookups": len(every),
-        "planned": len(sample) - warmup,
-        "budget_s": budget_s,
-        "misses": misses,
-        "median_ms": statistics.median(every) if every else None,
-        "p99_ms": _percentile(every, 0.99) if every else None,
-        "max_ms": max(every) if every else None,
-        "by_kind": {
-            k: {"n": len(v), "median_ms": statistics.median(v), "p99_ms": _percentile(v, 0.99)}
-            for k, v in times.items()
-            if v
-        },
-        "statements": plans,
-    }
+    return steps.lookup_figures(times, misses, planned=len(sample) - warmup, budget_s=budget_s, plans=plans)
 
 
 # --- e. machine, report -----------------------------------------------------------------------------------
@@ -602,33 +573,21 @@ def _step(name: str) -> None:
 
 def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     """Fill `results` step by step (so the caller keeps whatever was measured if a step fails)."""
+    from bench import steps  # here, not at the top: bench.steps imports this module
+
     n, seed = args.weapons, args.seed
     small = max(1, n // 10)
     work = Path(tempfile.mkdtemp(prefix="iti-bench-", dir=args.workdir))
-    results |= {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "weapons": n,
-        "seed": seed,
-        "machine": machine(),
-        "command": "python -m bench.run " + " ".join(sys.argv[1:]),
-        "code_at_start": code_version(),
-    }
-    try:
-        _step(f"generating {n:,} rows (and the first {small:,} as the small file) in {work}")
-        t0 = time.perf_counter()
-        csv_full = generate.write_file(work / f"weapons-{n}.csv", n, seed)
-        results["generate_s"] = time.perf_counter() - t0
-        csv_small = generate.write_file(work / f"weapons-{small}.csv", small, seed)
-        results["csv_bytes"] = csv_full.stat().st_size
+    results |= steps.header(args, machine())
+    with steps.cleaned_up(work, keep=args.keep):
+        csv_full, csv_small = steps.write_csv_files(results, work, n, small, seed)
 
         # Each database is made just before its step: other work on the registry may add a migration while
         # a long run goes on, and a database made earlier would then no longer be at the current schema.
         _step("a. baseline: sqlite3 executemany (fresh database from iti db upgrade)")
         db_base = fresh_db(work / "baseline.db")
         results["baseline"] = base = baseline_insert(db_base, n, seed)
-        print(
-            f"   {base['weapons_per_s']:,.0f} weapons/s (SQL), {base['weapons_per_s_incl_build']:,.0f} incl. build"
-        )
+        steps.print_baseline(base)
 
         results["import"] = imports = {}
         db_full = work / "import.db"
@@ -638,67 +597,26 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
         ):
             _step(f"b. iti import ({rows:,} rows, fresh database from iti db upgrade)")
             fresh_db(db)
-            child = run_child(
-                [*iti_command(), "--json", "import", str(path)], iti_env(db), work / f"import-{label}.log"
-            )
-            if child.output["imported"] != rows:
-                raise RuntimeError(f"the import wrote {child.output['imported']} of {rows} rows")
-            imports[label] = {
-                "weapons": rows,
-                "wall_s": child.wall_s,
-                "weapons_per_s": rows / child.wall_s,
-                "peak_rss_mb": child.max_rss_mb,
-                "rss_by_tenth_mb": child.rss_by_tenth(),
-                "warnings": child.output["warnings"],
-                "rejected": child.output["rejected"],
-            }
-            print(f"   {rows / child.wall_s:,.0f} weapons/s, peak RSS {child.max_rss_mb:.0f} MB")
+            child = steps.run_import(path, rows, iti_env(db), work / f"import-{label}.log")
+            imports[label] = steps.import_figures(child, rows)
+            print(steps.import_summary(child, rows))
 
-        results["import_ratio"] = imports["full"]["weapons_per_s"] / base["weapons_per_s"]
-        results["import_ratio_incl_build"] = (
-            imports["full"]["weapons_per_s"] / base["weapons_per_s_incl_build"]
-        )
+        steps.import_ratios(results)
         results["db_bytes"] = db_full.stat().st_size
 
         _step("b'. every imported row against the baseline's (SQL join on the uniqueness key)")
-        t0 = time.perf_counter()
-        results["equivalence"] = compare_rows(db_full, db_base)
-        results["equivalence"]["seconds"] = time.perf_counter() - t0
-        print(f"   identical: {results['equivalence']['identical']}")
+        steps.timed_equivalence(results, lambda: compare_rows(db_full, db_base))
         if not args.keep:
             db_base.unlink()
             for p in work.glob("baseline.db-*"):
                 p.unlink()
 
-        results["verify"] = verify = {}
-        for label, extra in (("records", []), ("log_only", ["--no-records"])):
-            _step(f"c. iti audit verify {' '.join(extra)}")
-            child = run_child(
-                [*iti_command(), "--json", "audit", "verify", *extra],
-                iti_env(db_full),
-                work / f"verify-{label}.log",
-            )
-            if not child.output["ok"]:
-                raise RuntimeError(f"audit verify failed: {child.output}")
-            verify[label] = {
-                "entries": child.output["entries"],
-                "records": child.output["records"],
-                "wall_s": child.wall_s,
-                "entries_per_s": child.output["entries"] / child.wall_s,
-                "peak_rss_mb": child.max_rss_mb,
-            }
-            print(f"   {child.wall_s:.1f} s, {child.output['entries'] / child.wall_s:,.0f} entries/s")
-
-        _step(f"c'. bare hashlib Merkle root over {n:,} leaves of 300 bytes")
-        results["merkle_baseline"] = mb = merkle_baseline(n, 300, seed)
-        for v in verify.values():
-            v["ratio_to_hashlib"] = v["wall_s"] / mb["seconds"]
-        print(f"   {mb['seconds']:.2f} s")
+        steps.verify_and_merkle(results, iti_env(db_full), work, n, seed)
 
         _step("d. find_by_mark")
         sample = lookup_sample(db_full, n, args.lookups + 20, seed)
         results["lookup"] = lk = lookups(db_full, sample, budget_s=args.lookup_budget)
-        print(f"   {lk['lookups']} look-ups: median {lk['median_ms']:.2f} ms, p99 {lk['p99_ms']:.2f} ms")
+        print(steps.lookup_summary(lk))
         if args.what_if_index:
             _step("d'. what if markings.serial had an index (on this throw-away copy only)")
             con = sqlite3.connect(db_full)
@@ -739,16 +657,7 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
                     cwd=REPO,
                 )
                 results[f"profile_{what}"] = json.loads(prof_json.read_text())
-        results["machine"]["loadavg_at_end"] = os.getloadavg()
-        results["code_at_end"] = code_version()
-        results["registry_changed_during_run"] = registry_changed(
-            results["code_at_start"], results["code_at_end"]
-        )
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        steps.finish(results)
     return results
 
 
@@ -772,14 +681,10 @@ def _mark(ok: bool) -> str:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    m, b, imp, v, mb, lk = (
-        r["machine"],
-        r["baseline"],
-        r["import"],
-        r["verify"],
-        r["merkle_baseline"],
-        r["lookup"],
-    )
+    from bench import steps
+
+    m, b, imp, v = r["machine"], r["baseline"], r["import"], r["verify"]
+    mb, lk = r["merkle_baseline"], r["lookup"]
     n = r["weapons"]
     full, small = imp["full"], imp["small"]
     peak = max(full["peak_rss_mb"], small["peak_rss_mb"])
@@ -807,13 +712,7 @@ def markdown(r: dict[str, Any]) -> str:
         + ".",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}, "
-        f"SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}. Load average at start "
-        f"{', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}"
-        + (
-            f", at end {', '.join(f'{x:.2f}' for x in m['loadavg_at_end'])}."
-            if "loadavg_at_end" in m
-            else "."
-        ),
+        f"SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}. {steps.loadavg_text(m)}",
         "",
         "| Figure | Value | Target | |",
         "|---|---|---|---|",
@@ -864,15 +763,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"weapons, markings, events and weapon_states compared equal (ids and clock times by type and "
         f"length): **{'yes' if eq['identical'] else 'NO'}**"
         + ("" if eq["identical"] else f" — {json.dumps({k: v for k, v in eq.items() if k != 'seconds'})}")
-        + f". Audit bodies average {eq['audit_entries']['import'][1]:.0f} bytes (import) and "
-        f"{eq['audit_entries']['baseline'][1]:.0f} bytes (baseline).",
+        + steps.audit_bodies_text(eq),
         "",
-        "Look-ups by kind: "
-        + "; ".join(
-            f"{k} n={x['n']} median {x['median_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms"
-            for k, x in lk["by_kind"].items()
-        )
-        + f"; {lk['misses']} did not return the expected weapon.",
+        steps.lookups_by_kind_text(lk),
     ]
     if lk["lookups"] < lk["planned"]:
         lines.append(
@@ -995,24 +888,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.db == "postgresql":
         run_postgresql(args)
         return
-    results: dict[str, Any] = {}
-    try:
-        run(args, results)
-    except BaseException as exc:
-        # A long run that fails late still leaves what it measured, for the record and for debugging.
-        results["error"] = repr(exc)
-        partial = Path(tempfile.gettempdir()) / f"iti-bench-partial-{args.weapons}.json"
-        partial.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-        print(f"failed; partial results in {partial}", file=sys.stderr)
-        raise
-    out_json = args.json or REPO / "bench" / "results" / f"{results['date']}-{args.weapons}.json"
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-    block = markdown(results)
-    print(block)
-    if args.out:
-        write_doc(args.out, block)
-    print(f"wrote {out_json}" + (f" and {args.out}" if args.out else ""))
+    run_and_write(args, run, markdown, MARKERS, file_label="")
 
 
 def run_postgresql(args: argparse.Namespace) -> None:
@@ -1023,22 +899,36 @@ def run_postgresql(args: argparse.Namespace) -> None:
         raise SystemExit(
             f"not available with --db postgresql: {', '.join(unsupported) or '--profile-weapons'}"
         )
+    run_and_write(args, run_pg.run, run_pg.markdown, run_pg.MARKERS, file_label="postgresql-")
+
+
+def run_and_write(
+    args: argparse.Namespace,
+    run_suite: Callable[[argparse.Namespace, dict[str, Any]], Any],
+    render: Callable[[dict[str, Any]], str],
+    markers: tuple[str, str],
+    *,
+    file_label: str,
+) -> None:
+    """Run one backend's suite, then write its JSON results (bench/results/DATE-<file_label>WEAPONS.json by
+    default) and print its Markdown block (and put it in --out)."""
     results: dict[str, Any] = {}
     try:
-        run_pg.run(args, results)
+        run_suite(args, results)
     except BaseException as exc:
+        # A long run that fails late still leaves what it measured, for the record and for debugging.
         results["error"] = repr(exc)
-        partial = Path(tempfile.gettempdir()) / f"iti-bench-partial-postgresql-{args.weapons}.json"
+        partial = Path(tempfile.gettempdir()) / f"iti-bench-partial-{file_label}{args.weapons}.json"
         partial.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8")
         print(f"failed; partial results in {partial}", file=sys.stderr)
         raise
-    out_json = args.json or REPO / "bench" / "results" / f"{results['date']}-postgresql-{args.weapons}.json"
+    out_json = args.json or REPO / "bench" / "results" / f"{results['date']}-{file_label}{args.weapons}.json"
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-    block = run_pg.markdown(results)
+    block = render(results)
     print(block)
     if args.out:
-        write_doc(args.out, block, run_pg.MARKERS)
+        write_doc(args.out, block, markers)
     print(f"wrote {out_json}" + (f" and {args.out}" if args.out else ""))
 
 

@@ -1,7 +1,8 @@
 """`python -m bench.run --db postgresql`: the benchmark suite on PostgreSQL (127.0.0.1:5432, user postgres).
 
-The same steps as on SQLite (bench/run.py), on two databases of this server made anew by `iti db upgrade`
-and dropped at the end unless `--keep`: `<dbname>_baseline` and `<dbname>` (default `iti_bench_run`).
+The same steps as on SQLite (bench/run.py; what both do alike is in bench/steps.py), on two databases of
+this server made anew by `iti db upgrade` and dropped at the end unless `--keep`: `<dbname>_baseline` and
+`<dbname>` (default `iti_bench_run`).
 
 a. baseline: psycopg alone `COPY ... FROM STDIN` of the same rows into the same tables, in one transaction,
    with the two skeleton triggers off and their `serial_skeletons` rows copied, as the import's COPY writer
@@ -18,12 +19,9 @@ e. database size: `pg_total_relation_size` per table and in total, per weapon, p
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import random
 import re
-import statistics
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bench import generate
+from bench import generate, steps
 from bench.run import (
     _A_COLS,
     _E_COLS,
@@ -43,15 +41,13 @@ from bench.run import (
     _W_COLS,
     ACTOR,
     BATCH,
-    _digest,
     _mark,
-    _percentile,
     _step,
-    code_version,
+    audit_entry,
+    baseline_figures,
+    child_env,
     iti_command,
     machine,
-    merkle_baseline,
-    registry_changed,
     run_child,
 )
 from bench.run import (
@@ -76,17 +72,7 @@ def url(dbname: str, *, driver: bool = False) -> str:
 
 
 def env(dbname: str, var: Path) -> dict[str, str]:
-    import os
-
-    e = {k: v for k, v in os.environ.items() if not k.startswith("ITI_")}
-    e.update(
-        ITI_DATABASE_URL=url(dbname, driver=True),
-        ITI_VAR_DIR=str(var),
-        ITI_AUDIT_KEY_PASSPHRASE="bench",  # noqa: S106 - a throw-away key for a throw-away database
-        ITI_ACTOR=ACTOR,
-        ITI_PROFILE="iti",
-    )
-    return e
+    return child_env(url(dbname, driver=True), var)
 
 
 def _check_name(dbname: str) -> None:
@@ -174,13 +160,7 @@ def baseline_copy(dbname: str, n: int, seed: int) -> dict[str, Any]:
                 e = (eid, wid, 1, "manufactured", r.occurred, now, ACTOR)
                 e += (None, None, None, None, None, None, None, "[]", "{}", "", None, None)
                 s = (wid, "active", None, None, None, None, False, False, None, "{}", 1, r.occurred, now)
-                body = (
-                    f'{{"action":"weapon.imported","actor":"{ACTOR}","at":"{now_iso}",'
-                    f'"info":{{"import_job":"{job}"}},"records":[["weapons","{wid}","{_digest(w)}"],'
-                    f'["markings","{mid}","{_digest(m)}"],["events","{eid}","{_digest(e)}"]],'
-                    f'"seq":{seq},"subject":"weapon:{wid}","v":1}}'
-                ).encode()
-                leaf = hashlib.sha256(b"\x00" + body).digest()
+                body, leaf = audit_entry(seq, now_iso, job, (wid, mid, eid), (w, m, e))
                 aus.append((seq, now, ACTOR, "weapon.imported", f"weapon:{wid}", body, leaf))
                 seq += 1
                 ws.append(w)
@@ -201,15 +181,7 @@ def baseline_copy(dbname: str, n: int, seed: int) -> dict[str, Any]:
         cur.execute("UPDATE audit_log_state SET next_seq = %s WHERE id = 1", (seq,))
         con.commit()
         sql_s += time.perf_counter() - t
-    total = time.perf_counter() - t_start
-    return {
-        "weapons": n,
-        "sql_s": sql_s,
-        "build_s": total - sql_s,
-        "total_s": total,
-        "weapons_per_s": n / sql_s,
-        "weapons_per_s_incl_build": n / total,
-    }
+    return baseline_figures(n, sql_s, time.perf_counter() - t_start)
 
 
 # --- b. the import, with the server backend's memory ------------------------------------------------------
@@ -372,7 +344,7 @@ def compare_rows(imported: str, baseline: str) -> dict[str, Any]:
 # --- d. exact look-up -------------------------------------------------------------------------------------
 
 
-def lookup_sample(dbname: str, count: int, seed: int) -> list[tuple[str, str, str]]:
+def lookup_sample(dbname: str, count: int, seed: int) -> list[steps.Lookup]:
     """(weapon id hex, query, kind) for `count` weapons picked by a seeded hash of their uniqueness key (the
     same weapons in every run of the same data): 3 in 4 by serial, some typed in lower case with spaces, 1
     in 4 by the full text of the manufacture mark — as on SQLite."""
@@ -387,54 +359,16 @@ def lookup_sample(dbname: str, count: int, seed: int) -> list[tuple[str, str, st
             {"seed": str(seed), "count": count},
         ).fetchall()
     random.Random(seed).shuffle(rows)
-    out = []
-    for i, (wid, serial, text) in enumerate(rows):
-        if i % 4 == 3:
-            out.append((wid.hex, text, "mark_text"))
-        elif i % 8 == 1:
-            out.append(
-                (wid.hex, " ".join(serial.lower()[j : j + 3] for j in range(0, len(serial), 3)), "serial")
-            )
-        else:
-            out.append((wid.hex, serial, "serial"))
-    return out
+    return steps.lookup_queries((wid.hex, serial, text) for wid, serial, text in rows)
 
 
-def lookups(
-    dbname: str, sample: list[tuple[str, str, str]], *, budget_s: float, warmup: int = 20
-) -> dict[str, Any]:
-    """`find_by_mark` in-process, a new Session per look-up (as a request would have); latency of the call;
-    the statements of one look-up with PostgreSQL's plan for each, with that look-up's parameters."""
-    from sqlalchemy import event
-
-    from registry.db import make_engine, make_sessionmaker
-    from registry.weapons.service import find_by_mark
+def lookups(dbname: str, sample: list[steps.Lookup], *, budget_s: float, warmup: int = 20) -> dict[str, Any]:
+    """`find_by_mark` in-process (`steps.time_find_by_mark`); the statements of one look-up with PostgreSQL's
+    plan for each, with that look-up's parameters."""
+    from registry.db import make_engine
 
     engine = make_engine(url(dbname, driver=True))
-    sessions = make_sessionmaker(engine)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        statements.append((statement, parameters))
-
-    times: dict[str, list[float]] = {"serial": [], "mark_text": []}
-    misses = 0
-    deadline = time.perf_counter() + budget_s
-    for i, (wid, query, kind) in enumerate(sample):
-        if i == warmup:
-            event.listen(engine, "before_cursor_execute", capture)
-        with sessions() as session:
-            t0 = time.perf_counter()
-            found = find_by_mark(session, query)
-            dt = time.perf_counter() - t0
-        if i == warmup:
-            event.remove(engine, "before_cursor_execute", capture)
-        if wid not in {w.id.hex for w, _ in found}:
-            misses += 1
-        if i >= warmup:
-            times[kind].append(dt * 1000)
-        if time.perf_counter() > deadline:
-            break
+    times, misses, statements = steps.time_find_by_mark(engine, sample, budget_s=budget_s, warmup=warmup)
     plans = []
     with engine.connect() as conn:
         for stmt, params in statements:
@@ -443,22 +377,7 @@ def lookups(
             rows = conn.exec_driver_sql(f"EXPLAIN {stmt}", params).fetchall()
             plans.append({"sql": " ".join(stmt.split()), "plan": [r[0].strip() for r in rows]})
     engine.dispose()
-    every = times["serial"] + times["mark_text"]
-    return {
-        "lookups": len(every),
-        "planned": len(sample) - warmup,
-        "budget_s": budget_s,
-        "misses": misses,
-        "median_ms": statistics.median(every) if every else None,
-        "p99_ms": _percentile(every, 0.99) if every else None,
-        "max_ms": max(every) if every else None,
-        "by_kind": {
-            k: {"n": len(v), "median_ms": statistics.median(v), "p99_ms": _percentile(v, 0.99)}
-            for k, v in times.items()
-            if v
-        },
-        "statements": plans,
-    }
+    return steps.lookup_figures(times, misses, planned=len(sample) - warmup, budget_s=budget_s, plans=plans)
 
 
 # --- e. size, server ----------------------------------------------------------------------------------------
@@ -520,7 +439,6 @@ def server() -> dict[str, Any]:
 
 def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     """Fill `results` step by step (so the caller keeps whatever was measured if a step fails)."""
-    import shutil
     import tempfile
 
     _check_name(args.dbname)
@@ -528,61 +446,40 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     small = max(1, n // 10)
     db_import, db_base = args.dbname, f"{args.dbname}_baseline"
     work = Path(tempfile.mkdtemp(prefix="iti-bench-pg-", dir=args.workdir))
-    results |= {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "db": "postgresql",
-        "databases": {"import": db_import, "baseline": db_base},
-        "weapons": n,
-        "seed": seed,
-        "machine": machine() | {"postgresql": server()},
-        "command": "python -m bench.run " + " ".join(sys.argv[1:]),
-        "code_at_start": code_version(),
-    }
-    try:
-        _step(f"generating {n:,} rows (and the first {small:,} as the small file) in {work}")
-        t0 = time.perf_counter()
-        csv_full = generate.write_file(work / f"weapons-{n}.csv", n, seed)
-        results["generate_s"] = time.perf_counter() - t0
-        csv_small = generate.write_file(work / f"weapons-{small}.csv", small, seed)
-        results["csv_bytes"] = csv_full.stat().st_size
+    results |= steps.header(
+        args,
+        machine() | {"postgresql": server()},
+        db="postgresql",
+        databases={"import": db_import, "baseline": db_base},
+    )
+
+    def drop_databases() -> None:
+        drop(db_base)
+        drop(db_import)
+
+    kept_note = f" and databases {db_import}, {db_base}"
+    with steps.cleaned_up(work, keep=args.keep, kept_note=kept_note, then=drop_databases):
+        csv_full, csv_small = steps.write_csv_files(results, work, n, small, seed)
 
         _step(f"a. baseline: psycopg COPY ... FROM STDIN into {db_base} (fresh, from iti db upgrade)")
         fresh_db(db_base, work)
         results["baseline"] = base = baseline_copy(db_base, n, seed)
-        print(
-            f"   {base['weapons_per_s']:,.0f} weapons/s (SQL), {base['weapons_per_s_incl_build']:,.0f} incl. build"
-        )
+        steps.print_baseline(base)
 
         results["import"] = imports = {}
         for label, path, rows in (("small", csv_small, small), ("full", csv_full, n)):
             _step(f"b. iti import ({rows:,} rows) into {db_import} (fresh, from iti db upgrade)")
             fresh_db(db_import, work)
             with BackendMemory(db_import) as backend:
-                child = run_child(
-                    [*iti_command(), "--json", "import", str(path)],
-                    env(db_import, work / "var"),
-                    work / f"import-{label}.log",
+                child = steps.run_import(
+                    path, rows, env(db_import, work / "var"), work / f"import-{label}.log"
                 )
-            if child.output["imported"] != rows:
-                raise RuntimeError(f"the import wrote {child.output['imported']} of {rows} rows")
-            imports[label] = {
-                "weapons": rows,
-                "wall_s": child.wall_s,
-                "weapons_per_s": rows / child.wall_s,
-                "peak_rss_mb": child.max_rss_mb,
-                "rss_by_tenth_mb": child.rss_by_tenth(),
-                "server_backend": backend.result(),
-                "warnings": child.output["warnings"],
-                "rejected": child.output["rejected"],
-            }
+            imports[label] = steps.import_figures(child, rows, server_backend=backend.result())
             print(
-                f"   {rows / child.wall_s:,.0f} weapons/s, peak RSS {child.max_rss_mb:.0f} MB, "
+                f"{steps.import_summary(child, rows)}, "
                 f"server backend {backend.result()['peak_anon_mb']:.0f} MB private"
             )
-        results["import_ratio"] = imports["full"]["weapons_per_s"] / base["weapons_per_s"]
-        results["import_ratio_incl_build"] = (
-            imports["full"]["weapons_per_s"] / base["weapons_per_s_incl_build"]
-        )
+        steps.import_ratios(results)
 
         _step("b'. size of the imported database (pg_total_relation_size)")
         results["size"] = sz = sizes(db_import)
@@ -593,57 +490,17 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
 
         if args.compare:
             _step("b''. every imported row against the baseline's (both streamed in uniqueness-key order)")
-            t0 = time.perf_counter()
-            results["equivalence"] = compare_rows(db_import, db_base)
-            results["equivalence"]["seconds"] = time.perf_counter() - t0
-            print(f"   identical: {results['equivalence']['identical']}")
+            steps.timed_equivalence(results, lambda: compare_rows(db_import, db_base))
         if not args.keep:
             drop(db_base)
 
-        results["verify"] = verify = {}
-        for label, extra in (("records", []), ("log_only", ["--no-records"])):
-            _step(f"c. iti audit verify {' '.join(extra)}")
-            child = run_child(
-                [*iti_command(), "--json", "audit", "verify", *extra],
-                env(db_import, work / "var"),
-                work / f"verify-{label}.log",
-            )
-            if not child.output["ok"]:
-                raise RuntimeError(f"audit verify failed: {child.output}")
-            verify[label] = {
-                "entries": child.output["entries"],
-                "records": child.output["records"],
-                "wall_s": child.wall_s,
-                "entries_per_s": child.output["entries"] / child.wall_s,
-                "peak_rss_mb": child.max_rss_mb,
-            }
-            print(f"   {child.wall_s:.1f} s, {child.output['entries'] / child.wall_s:,.0f} entries/s")
-
-        _step(f"c'. bare hashlib Merkle root over {n:,} leaves of 300 bytes")
-        results["merkle_baseline"] = mb = merkle_baseline(n, 300, seed)
-        for v in verify.values():
-            v["ratio_to_hashlib"] = v["wall_s"] / mb["seconds"]
-        print(f"   {mb['seconds']:.2f} s")
+        steps.verify_and_merkle(results, env(db_import, work / "var"), work, n, seed)
 
         _step("d. find_by_mark")
         sample = lookup_sample(db_import, args.lookups + 20, seed)
         results["lookup"] = lk = lookups(db_import, sample, budget_s=args.lookup_budget)
-        print(f"   {lk['lookups']} look-ups: median {lk['median_ms']:.2f} ms, p99 {lk['p99_ms']:.2f} ms")
-
-        import os
-
-        results["machine"]["loadavg_at_end"] = os.getloadavg()
-        results["code_at_end"] = code_version()
-        results["registry_changed_during_run"] = registry_changed(
-            results["code_at_start"], results["code_at_end"]
-        )
-    finally:
-        if args.keep:
-            print(f"kept {work} and databases {db_import}, {db_base}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-            drop(db_base)
-            drop(db_import)
+        print(steps.lookup_summary(lk))
+        steps.finish(results)
     return results
 
 
@@ -675,16 +532,8 @@ def _code_line(r: dict[str, Any]) -> str:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    m, pg, b, imp, v, mb, lk, sz = (
-        r["machine"],
-        r["machine"]["postgresql"],
-        r["baseline"],
-        r["import"],
-        r["verify"],
-        r["merkle_baseline"],
-        r["lookup"],
-        r["size"],
-    )
+    m, b, imp, v = r["machine"], r["baseline"], r["import"], r["verify"]
+    mb, lk, sz, pg = r["merkle_baseline"], r["lookup"], r["size"], r["machine"]["postgresql"]
     n = r["weapons"]
     full, small = imp["full"], imp["small"]
     lines = [
@@ -695,13 +544,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}, "
         f"SQLAlchemy {m['sqlalchemy']}, psycopg {pg['psycopg']}; PostgreSQL {pg['server_version']} on the same "
         f"machine, shared_buffers {pg['shared_buffers']}, work_mem {pg['work_mem']}, synchronous_commit "
-        f"{pg['synchronous_commit']}, max_wal_size {pg['max_wal_size']}. Load average at start "
-        f"{', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}"
-        + (
-            f", at end {', '.join(f'{x:.2f}' for x in m['loadavg_at_end'])}."
-            if "loadavg_at_end" in m
-            else "."
-        ),
+        f"{pg['synchronous_commit']}, max_wal_size {pg['max_wal_size']}. {steps.loadavg_text(m)}",
         "",
         "| Figure | Value | Bar | |",
         "|---|---|---|---|",
@@ -765,19 +608,13 @@ def markdown(r: dict[str, Any]) -> str:
             f"times by type and presence), streamed from both databases in {eq['seconds']:.0f} s: "
             f"**{'yes' if eq['identical'] else 'NO'}**"
             + ("" if eq["identical"] else f" — {json_short(eq)}")
-            + f". Audit bodies average {eq['audit_entries']['import'][1]:.0f} bytes (import) and "
-            f"{eq['audit_entries']['baseline'][1]:.0f} bytes (baseline)."
+            + steps.audit_bodies_text(eq)
         )
     else:
         lines.append("The rows were not compared with the baseline's in this run (`--no-compare`).")
     lines += [
         "",
-        "Look-ups by kind: "
-        + "; ".join(
-            f"{k} n={x['n']} median {x['median_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms"
-            for k, x in lk["by_kind"].items()
-        )
-        + f"; {lk['misses']} did not return the expected weapon.",
+        steps.lookups_by_kind_text(lk),
         "",
         "Statements of one look-up and the scans of PostgreSQL's plan for each (`EXPLAIN` with that "
         "look-up's parameters; the whole plans are in the JSON file):",
