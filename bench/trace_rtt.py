@@ -360,6 +360,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["retried_503"] = dict(RETRIES)
             results["outbox"] = {a.country: outbox_breakdown(a), b.country: outbox_breakdown(b)}
     finally:
+        if args.logs:  # the two servers' logs (warnings: busy databases, delivery failures)
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for log in work.glob("serve-*.log"):
+                shutil.copy(log, args.logs / log.name)
         shutil.rmtree(work, ignore_errors=True)
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     return results
@@ -478,6 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--out", type=Path)
     p.add_argument("--json", type=Path)
+    p.add_argument("--logs", type=Path, help="copy the two servers' logs to this folder")
     args = p.parse_args(argv)
     r = run(args)
     block = markdown(r)
