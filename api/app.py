@@ -5,6 +5,7 @@ Versioned under `/api/v1`; OpenAPI at `/openapi.json`, docs at `/docs`; `/health
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -105,13 +106,27 @@ def create_app(
     return app
 
 
+_UNAVAILABLE: dict[str, Any] = {
+    "description": "Database unavailable or busy: nothing was recorded; retry after `Retry-After` seconds",
+    "headers": {
+        "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+    },
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with error responses declared as problem+json (as they are sent)."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    for path_item in doc.get("paths", {}).values():
+    for path, path_item in doc.get("paths", {}).items():
         for op in path_item.values():
+            if path.startswith(("/api/", "/federation/")):
+                # Any route that reaches the database may find it down, restarting or (SQLite) busy with
+                # another writer: api.errors answers 503 with Retry-After, and nothing was recorded.
+                unavailable = op.setdefault("responses", {}).setdefault("503", copy.deepcopy(_UNAVAILABLE))
+                unavailable.setdefault("headers", copy.deepcopy(_UNAVAILABLE["headers"]))
             if "requestBody" in op:
                 # A body that is not JSON (or not UTF-8) at all is a 400 problem on every route that takes one.
                 op.setdefault("responses", {}).setdefault(

@@ -26,6 +26,20 @@ def test_openapi_lists_the_fixed_paths(client: TestClient) -> None:
     assert "application/json" not in search["responses"]["422"]["content"]
 
 
+def test_every_database_route_documents_503_with_retry_after(client: TestClient) -> None:
+    # api.errors answers 503 + Retry-After when the database is down, restarting or (SQLite) busy; the
+    # contract must say so, or a client (and the schemathesis suites) would meet an undocumented status.
+    doc = client.get("/openapi.json").json()
+    for path, item in doc["paths"].items():
+        if not path.startswith(("/api/", "/federation/")):
+            continue
+        for method, op in item.items():
+            unavailable = op["responses"].get("503")
+            assert unavailable is not None, (method, path)
+            assert "Retry-After" in unavailable["headers"], (method, path)
+            assert list(unavailable["content"]) == ["application/problem+json"], (method, path)
+
+
 def test_docs_are_open(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
