@@ -23,6 +23,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
@@ -192,17 +193,23 @@ def test_linked_operations_conform(live_api: LiveApi) -> None:  # noqa: F811 (py
             checks = [*CHECKS, ensure_resource_availability, use_after_free]
             case.validate_response(response, checks=checks, transport_kwargs=kwargs)
 
-    Machine.run(
-        settings=settings(
-            max_examples=100,
-            stateful_step_count=8,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=[Phase.generate],  # no shrinking against a live server: the report names the sequence
-            suppress_health_check=list(HealthCheck),
-        )
+    run_settings = settings(
+        max_examples=100,
+        stateful_step_count=8,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],  # no shrinking against a live server: the report names the sequence
+        suppress_health_check=list(HealthCheck),
     )
+    try:
+        Machine.run(settings=run_settings)
+    except FlakyStrategyDefinition:
+        # Not a finding about the API: Hypothesis replays a prefix of choices and expects the same steps,
+        # but the live registry has moved on (a step that found an id before may find another answer now).
+        # A failed check ends a run with its own error (or FlakyFailure carrying it), never with this one.
+        calls.clear()
+        Machine.run(settings=run_settings)
     reached = {(m, p) for m, p, s in calls if s < 300}
     # The chains did reach their later steps with real ids (not only 404s and 422s).
     for step in (
