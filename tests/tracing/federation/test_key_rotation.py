@@ -78,6 +78,25 @@ def announcement(
     return envelope.sign(key, **values)
 
 
+def _add_second_kenyan_office(node: Node) -> Ed25519PrivateKey:
+    """A second PoC of Kenya in `node`'s directory (another office, its own key); its private key."""
+    other_office = Ed25519PrivateKey.generate()
+    with node.tx() as session:
+        service.add_peer(
+            session,
+            actor="poc",
+            data=service.PeerInput(
+                country="KE",
+                url="https://backup.ke.example",
+                poc_name="Backup PoC",
+                contact="backup@ke.example",
+                public_key=envelope.b64url(envelope.public_bytes(other_office)),
+                priority=1,
+            ),
+        )
+    return other_office
+
+
 def rejections(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "federation.inbox.rejected" in r.getMessage()]
 
@@ -102,20 +121,7 @@ def test_a_rotation_reaches_every_peer_through_the_outbox_and_the_new_key_takes_
     introduce(a, b)
     introduce(a, c)
     # B also lists a second PoC of Kenya (another office, its own key): a rotation does not touch it.
-    other_office = Ed25519PrivateKey.generate()
-    with b.tx() as session:
-        service.add_peer(
-            session,
-            actor="poc",
-            data=service.PeerInput(
-                country="KE",
-                url="https://backup.ke.example",
-                poc_name="Backup PoC",
-                contact="backup@ke.example",
-                public_key=envelope.b64url(envelope.public_bytes(other_office)),
-                priority=1,
-            ),
-        )
+    other_office = _add_second_kenyan_office(b)
     old_kid = a.key_id()
     old_key = keys.load_node_key(a.settings).current
     in_flight = sign_as(
@@ -244,20 +250,7 @@ def test_a_rotation_signed_by_a_key_not_in_the_directory_is_refused_and_logged(
     stranger, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     stranger_kid = envelope.key_id(envelope.public_bytes(stranger))
     # A second Kenyan PoC B does know: it may not replace the first PoC's key either.
-    other_office = Ed25519PrivateKey.generate()
-    with b.tx() as session:
-        service.add_peer(
-            session,
-            actor="poc",
-            data=service.PeerInput(
-                country="KE",
-                url="https://backup.ke.example",
-                poc_name="Backup PoC",
-                contact="backup@ke.example",
-                public_key=envelope.b64url(envelope.public_bytes(other_office)),
-                priority=1,
-            ),
-        )
+    other_office = _add_second_kenyan_office(b)
     before = directory(b, "KE")
     now = utcnow()
     own = envelope.key_rotation_body(new, country="KE", old_key_id=stranger_kid, effective_at=now)
