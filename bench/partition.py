@@ -1,0 +1,648 @@
+"""Does partitioning `events` (by occurred_at year) or `audit_entries` (by seq range) pay off on PostgreSQL?
+
+    python -m bench.partition --weapons 200000 --json bench/results/DATE-partition-200000.json --md /tmp/p.md
+    python -m bench.partition --db iti_bench_explain --reuse --keep ...   # on a database bench.explain kept
+
+The data is bench.explain's (weapons imported with `iti import`, histories of 1–19 events appended in SQL,
+optionally trace requests). Next to the plain tables, schema `part` gets partitioned copies of `events` and
+`audit_entries` holding the same rows, with the indexes, checks, foreign keys and append-only triggers of the
+plain tables as far as PostgreSQL allows them on a partitioned table; what it refuses is recorded with its
+error message (`constraints` in the JSON). The migration the registry would need is not written here.
+
+Each hot path is the registry's own function, run once with `search_path = public` (plain tables) and once
+with `search_path = part, public` (the partitioned copies; every other table is shared), one right after the
+other so both see the same machine load. Timings and `EXPLAIN (ANALYZE, BUFFERS)` come from bench.explain's
+`Bench`. The writes (`record_event`, committed) use disjoint weapons on the two sides and run after the
+reads and the audit verification, which they would otherwise disturb (the two audit tables share one
+`audit_log_state`, so their sequence numbers diverge after the first write).
+
+Also measured on both sides: a bulk INSERT … SELECT of copies of existing rows (rolled back), ANALYZE,
+VACUUM, an aggressive VACUUM (FREEZE, DISABLE_PAGE_SKIPPING) of the whole table and of the partition the
+daily writes go to, and sizes. Load averages are recorded before and after each path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench import explain
+from bench.explain import Bench, HotPath, log
+from bench.fuzzy import pg_drop, pg_recreate, pg_url
+from bench.run import code_version
+
+SCHEMA = "part"
+SIDES = {"plain": "public", "partitioned": f"{SCHEMA}, public"}
+EVENT_INDEXES = ("type", "occurred_at", "from_org_id", "to_org_id", "weapon_id")
+AUDIT_INDEXES = ("actor", "action", "subject")
+
+
+# --- building the partitioned copies ------------------------------------------------------------------------
+
+
+def event_bounds(con: Any, old_before: int) -> list[tuple[str, str, str]]:
+    """(name, from, to): one partition for everything before `old_before`, then one a year up to next year,
+    as an operator would keep one partition ahead of the clock."""
+    first, last = con.execute("SELECT min(occurred_at), max(occurred_at) FROM public.events").fetchone()
+    last_year = max(last.year if last else 0, datetime.now(UTC).year) + 1
+    start = max(old_before, first.year if first else old_before)
+    out = [("events_old", "MINVALUE", f"'{start}-01-01 00:00+00'")]
+    for y in range(start, last_year + 1):
+        out.append((f"events_{y}", f"'{y}-01-01 00:00+00'", f"'{y + 1}-01-01 00:00+00'"))
+    return out
+
+
+def audit_bounds(con: Any, per_partition: int) -> list[tuple[str, str, str]]:
+    """Ranges of `per_partition` sequence numbers, one more than the rows need (the one being written)."""
+    top = con.execute("SELECT coalesce(max(seq), -1) + 1 FROM public.audit_entries").fetchone()[0]
+    n = top // per_partition + 2
+    return [
+        (f"audit_entries_{k:04d}", str(k * per_partition), str((k + 1) * per_partition)) for k in range(n)
+    ]
+
+
+def _timed(con: Any, sql: str) -> float:
+    t = time.perf_counter()
+    con.execute(sql)
+    return round(time.perf_counter() - t, 3)
+
+
+def create_events(con: Any, old_before: int) -> dict[str, Any]:
+    bounds = event_bounds(con, old_before)
+    con.execute(
+        f"CREATE TABLE {SCHEMA}.events (LIKE public.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        " PARTITION BY RANGE (occurred_at)"
+    )
+    for name, lo, hi in bounds:
+        con.execute(
+            f"CREATE TABLE {SCHEMA}.{name} PARTITION OF {SCHEMA}.events FOR VALUES FROM ({lo}) TO ({hi})"
+        )
+    t: dict[str, float] = {"copy_s": _timed(con, f"INSERT INTO {SCHEMA}.events SELECT * FROM public.events")}
+    # The partition key joins every unique index (see `constraints`): the nearest to the plain table's.
+    t["pk_s"] = _timed(
+        con, f"ALTER TABLE {SCHEMA}.events ADD CONSTRAINT pk_events PRIMARY KEY (id, occurred_at)"
+    )
+    t["unique_s"] = _timed(
+        con,
+        f"ALTER TABLE {SCHEMA}.events ADD CONSTRAINT uq_events_weapon_id_seq UNIQUE (weapon_id, seq, occurred_at)",
+    )
+    t["indexes_s"] = round(
+        sum(_timed(con, f"CREATE INDEX ix_events_{c} ON {SCHEMA}.events ({c})") for c in EVENT_INDEXES), 3
+    )
+    t["foreign_keys_s"] = round(sum(_timed(con, sql) for sql in _outgoing_fks(con, "events")), 3)
+    _triggers(con, "events", "'weapon_id'")
+    return {"partitions": len(bounds), "first": bounds[1][0], "last": bounds[-1][0], **t}
+
+
+def create_audit(con: Any, per_partition: int) -> dict[str, Any]:
+    bounds = audit_bounds(con, per_partition)
+    con.execute(
+        f"CREATE TABLE {SCHEMA}.audit_entries (LIKE public.audit_entries INCLUDING DEFAULTS INCLUDING"
+        " CONSTRAINTS) PARTITION BY RANGE (seq)"
+    )
+    for name, lo, hi in bounds:
+        con.execute(
+            f"CREATE TABLE {SCHEMA}.{name} PARTITION OF {SCHEMA}.audit_entries FOR VALUES FROM ({lo}) TO ({hi})"
+        )
+    t = {
+        "copy_s": _timed(con, f"INSERT INTO {SCHEMA}.audit_entries SELECT * FROM public.audit_entries"),
+        "pk_s": _timed(
+            con, f"ALTER TABLE {SCHEMA}.audit_entries ADD CONSTRAINT pk_audit_entries PRIMARY KEY (seq)"
+        ),
+        "indexes_s": round(
+            sum(
+                _timed(con, f"CREATE INDEX ix_audit_entries_{c} ON {SCHEMA}.audit_entries ({c})")
+                for c in AUDIT_INDEXES
+            ),
+            3,
+        ),
+    }
+    _triggers(con, "audit_entries", "")
+    return {"partitions": len(bounds), "rows_per_partition": per_partition, **t}
+
+
+def _outgoing_fks(con: Any, table: str) -> list[str]:
+    """The plain table's foreign keys to other tables, re-issued on the copy (the self-reference cannot be)."""
+    rows = con.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = %s::regclass AND contype = 'f' AND confrelid <> conrelid ORDER BY conname",
+        (f"public.{table}",),
+    ).fetchall()
+    return [
+        f"ALTER TABLE {SCHEMA}.{table} ADD CONSTRAINT {n} {d.replace('REFERENCES ', 'REFERENCES public.')}"
+        for n, d in rows
+    ]
+
+
+def _triggers(con: Any, table: str, arg: str) -> None:
+    con.execute(
+        f"CREATE TRIGGER trg_{table}_append_only BEFORE UPDATE OR DELETE ON {SCHEMA}.{table}"
+        f" FOR EACH ROW EXECUTE FUNCTION public.iti_append_only({arg})"
+    )
+    con.execute(
+        f"CREATE TRIGGER trg_{table}_no_truncate BEFORE TRUNCATE ON {SCHEMA}.{table}"
+        " FOR EACH STATEMENT EXECUTE FUNCTION public.iti_append_only()"
+    )
+
+
+def build(con: Any, *, old_before: int, audit_per_partition: int) -> dict[str, Any]:
+    con.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    con.execute(f"CREATE SCHEMA {SCHEMA}")
+    out = {"events": create_events(con, old_before), "audit_entries": create_audit(con, audit_per_partition)}
+    for table in ("events", "audit_entries"):  # both sides frozen and analysed, so neither starts behind
+        out[table]["vacuum_freeze_analyze_s"] = _timed(con, f"VACUUM (FREEZE, ANALYZE) {SCHEMA}.{table}")
+        _timed(con, f"VACUUM (FREEZE, ANALYZE) public.{table}")
+    return out
+
+
+# --- what PostgreSQL refuses ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _savepoint(con: Any) -> Iterator[None]:
+    con.execute("SAVEPOINT probe")
+    try:
+        yield
+    finally:
+        con.execute("ROLLBACK TO SAVEPOINT probe")
+
+
+def _attempt(con: Any, what: str, sql: str) -> dict[str, Any]:
+    import psycopg
+
+    with _savepoint(con):
+        try:
+            con.execute(sql)
+            return {"attempt": what, "sql": sql, "accepted": True}
+        except psycopg.Error as exc:
+            return {"attempt": what, "sql": sql, "accepted": False, "error": str(exc).splitlines()[0]}
+
+
+def constraints(con: Any) -> dict[str, Any]:
+    """The plain tables' keys on the partitioned copies, the foreign keys that point at `events`, and whether
+    the copy still refuses a second event with a weapon's existing seq."""
+    s = SCHEMA
+    attempts = [
+        _attempt(
+            con,
+            "events primary key (id), partitioned by occurred_at",
+            f"CREATE TABLE {s}.probe (LIKE public.events, PRIMARY KEY (id)) PARTITION BY RANGE (occurred_at)",
+        ),
+        _attempt(
+            con,
+            "events unique (weapon_id, seq), partitioned by occurred_at",
+            f"CREATE TABLE {s}.probe (LIKE public.events, UNIQUE (weapon_id, seq)) PARTITION BY RANGE (occurred_at)",
+        ),
+        _attempt(
+            con,
+            "events.corrects_event_id references events (id)",
+            f"ALTER TABLE {s}.events ADD CONSTRAINT x FOREIGN KEY (corrects_event_id) REFERENCES {s}.events (id)",
+        ),
+        _attempt(
+            con,
+            "weapon_states.pending_transfer_event_id references the partitioned events (id)",
+            "ALTER TABLE public.weapon_states ADD CONSTRAINT x FOREIGN KEY (pending_transfer_event_id)"
+            f" REFERENCES {s}.events (id)",
+        ),
+        _attempt(
+            con,
+            "audit_entries partitioned by recorded_at, primary key (seq)",
+            f"CREATE TABLE {s}.audit_by_time (LIKE public.audit_entries, PRIMARY KEY (seq))"
+            " PARTITION BY RANGE (recorded_at)",
+        ),
+    ]
+    fks = con.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE confrelid = 'public.events'::regclass AND contype = 'f' ORDER BY 1, 2"
+    ).fetchall()
+    return {
+        "attempts": attempts,
+        "foreign_keys_to_events": [{"table": t, "name": n, "definition": d} for t, n, d in fks],
+        "duplicate_seq": duplicate_seq(con),
+    }
+
+
+def copy_select(con: Any, table: str, **exprs: str) -> str:
+    """`(columns) SELECT …` copying public.`table`'s rows, with the given columns replaced by expressions."""
+    cols = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
+            " AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        )
+    ]
+    return f"({', '.join(cols)}) SELECT {', '.join(exprs.get(c, c) for c in cols)} FROM public.{table}"
+
+
+def duplicate_seq(con: Any) -> dict[str, Any]:
+    """A second event with an existing (weapon_id, seq) but another year's occurred_at, on both sides."""
+    row = con.execute("SELECT id FROM public.events WHERE seq = 2 ORDER BY id LIMIT 1").fetchone()
+    if row is None:
+        return {}
+    body = copy_select(con, "events", id="gen_random_uuid()", occurred_at="occurred_at - interval '400 days'")
+    return {
+        side: _attempt(
+            con,
+            f"{side}: duplicate (weapon_id, seq) 400 days earlier",
+            f"INSERT INTO {side}.events {body} WHERE id = '{row[0]}'",
+        )
+        for side in ("public", SCHEMA)
+    }
+
+
+# --- checks and sizes ---------------------------------------------------------------------------------------
+
+
+def same_rows(con: Any) -> dict[str, Any]:
+    """Row count and an order-independent sum of row hashes of each table on both sides."""
+    out: dict[str, Any] = {}
+    for table in ("events", "audit_entries"):
+        sums = {
+            side: con.execute(
+                f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM {side}.{table} t"
+            ).fetchone()
+            for side in ("public", SCHEMA)
+        }
+        out[table] = {
+            "rows": sums["public"][0],
+            "partitioned_rows": sums[SCHEMA][0],
+            "identical": sums["public"] == sums[SCHEMA],
+        }
+    return out
+
+
+def sizes(con: Any) -> dict[str, Any]:
+    def size(table: str) -> dict[str, int]:
+        heap, total = con.execute(
+            "SELECT coalesce(sum(pg_table_size(relid)), 0), coalesce(sum(pg_total_relation_size(relid)), 0)"
+            " FROM pg_partition_tree(%s::regclass) WHERE isleaf",
+            (table,),
+        ).fetchone()
+        return {"table_bytes": int(heap), "indexes_bytes": int(total - heap), "total_bytes": int(total)}
+
+    return {
+        t: {"plain": size(f"public.{t}"), "partitioned": size(f"{SCHEMA}.{t}")}
+        for t in ("events", "audit_entries")
+    }
+
+
+# --- maintenance and bulk writes ------------------------------------------------------------------------------
+
+
+def newest_partition(con: Any, table: str) -> str:
+    """The leaf the daily writes go to: for events this year's, for the audit log the one holding max(seq)."""
+    if table == "events":
+        return f"{SCHEMA}.events_{datetime.now(UTC).year}"
+    top = con.execute(f"SELECT max(seq) FROM {SCHEMA}.audit_entries").fetchone()[0] or 0
+    return con.execute(
+        f"SELECT tableoid::regclass::text FROM {SCHEMA}.audit_entries WHERE seq = %s", (top,)
+    ).fetchone()[0]
+
+
+def maintenance(con: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for table in ("events", "audit_entries"):
+        leaf = newest_partition(con, table)
+        row: dict[str, Any] = {}
+        for label, target in (
+            ("plain", f"public.{table}"),
+            ("partitioned", f"{SCHEMA}.{table}"),
+            ("newest_partition", leaf),
+        ):
+            row[label] = {
+                "analyze_s": _timed(con, f"ANALYZE {target}"),
+                "vacuum_s": _timed(con, f"VACUUM {target}"),
+                "vacuum_freeze_full_scan_s": _timed(con, f"VACUUM (FREEZE, DISABLE_PAGE_SKIPPING) {target}"),
+            }
+        row["newest_partition"]["name"] = leaf
+        out[table] = row
+    return out
+
+
+def bulk_insert(con: Any, n: int) -> dict[str, Any]:
+    """INSERT … SELECT of `n` copies of existing rows (new ids, later seqs, the original occurred_at so the
+    copies spread over the partitions as an import of old records would), each in a rolled-back transaction."""
+    top = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM public.audit_entries").fetchone()[0] + 10_000_000
+    ev = copy_select(con, "events", id="gen_random_uuid()", seq="seq + 1000", corrects_event_id="NULL")
+    au = copy_select(con, "audit_entries", seq=f"seq + {top}")
+    out: dict[str, Any] = {}
+    for side in ("public", SCHEMA):
+        row = {}
+        for table, body in (
+            ("events", f"{ev} ORDER BY weapon_id, seq"),
+            ("audit_entries", f"{au} ORDER BY seq"),
+        ):
+            with con.transaction(force_rollback=True):
+                if side == SCHEMA and table == "audit_entries":  # the copies' seqs need a partition
+                    con.execute(
+                        f"CREATE TABLE {SCHEMA}.audit_bulk PARTITION OF {SCHEMA}.audit_entries"
+                        f" FOR VALUES FROM ({top}) TO ({top + n})"
+                    )
+                t = time.perf_counter()
+                done = con.execute(f"INSERT INTO {side}.{table} {body} LIMIT {n}").rowcount
+                secs = time.perf_counter() - t
+            row[table] = {"rows": done, "s": round(secs, 3), "rows_per_s": round(done / secs)}
+        out["plain" if side == "public" else "partitioned"] = row
+    return out
+
+
+# --- hot paths --------------------------------------------------------------------------------------------------
+
+
+class SideBench(Bench):
+    """bench.explain's Bench with the tables of one side first on the search path."""
+
+    def __init__(self, dbname: str, search_path: str) -> None:
+        super().__init__(dbname)
+        from sqlalchemy import event
+
+        @event.listens_for(self.engine, "connect")
+        def _path(dbapi: Any, _rec: Any) -> None:
+            with dbapi.cursor() as cur:
+                cur.execute(f"SET search_path = {search_path}")
+            dbapi.commit()  # outside any transaction the pool would roll back
+
+
+def samples(con: Any, n: int) -> dict[str, Any]:
+    """Weapons (with their event count), event ids, audit subjects and seqs, chosen by hash, not by time."""
+    weapons = con.execute(
+        "SELECT w.id, s.status, s.event_count FROM weapons w JOIN weapon_states s ON s.weapon_id = w.id"
+        " ORDER BY md5(w.id::text) LIMIT %s",
+        (n,),
+    ).fetchall()
+    events = [r[0] for r in con.execute("SELECT id FROM events ORDER BY md5(id::text) LIMIT %s", (n,))]
+    subjects = [
+        r[0]
+        for r in con.execute(
+            "SELECT subject FROM (SELECT DISTINCT subject FROM audit_entries WHERE subject IS NOT NULL) s"
+            " ORDER BY md5(subject) LIMIT %s",
+            (n,),
+        )
+    ]
+    top = con.execute("SELECT coalesce(max(seq), 0) FROM audit_entries").fetchone()[0]
+    rng = random.Random(5)
+    active = [w[0] for w in weapons if w[1] == "active"]
+    return {
+        "weapons": [w[0] for w in weapons],
+        "active": {"plain": active[0::2], "partitioned": active[1::2]},
+        "events": events,
+        "subjects": subjects or [None],
+        "seqs": [rng.randint(0, top) for _ in range(n)],
+    }
+
+
+Call = Callable[[Any, int, str], object]  # (session, call number, side)
+
+
+def hot_paths(smp: dict[str, Any], calls: int) -> list[tuple[HotPath, Call]]:
+    from registry.audit import checker
+    from registry.audit import repository as audit_repo
+    from registry.history import service as history
+    from registry.history.inputs import EventInput
+    from registry.profiles import ITI
+    from registry.weapons import repository as weapons
+    from reports import repository as reports_repo
+    from tracing.requests import stats
+
+    year = datetime.now(UTC).year - 1
+    y0, y1 = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    month = datetime(year, 6, 1, tzinfo=UTC)
+    five = datetime(year - 4, 1, 1, tzinfo=UTC)
+
+    def pick(key: str) -> Callable[[int], Any]:
+        return lambda i: smp[key][i % len(smp[key])]
+
+    w, ev, subj, seq = pick("weapons"), pick("events"), pick("subjects"), pick("seqs")
+
+    def record(s: Any, i: int, side: str) -> object:
+        ids = smp["active"][side]
+        return history.record_event(
+            s, actor="bench", weapon_id=ids[i % len(ids)], profile=ITI, home_country=explain.HOME,
+            event=EventInput(type="stolen", location="Nairobi", notes="bench"),
+        )  # fmt: skip
+
+    def stream_all(s: Any) -> int:
+        return sum(1 for _ in audit_repo.stream_entries(s))
+
+    def p(name: str, fn: Call, **kw: Any) -> tuple[HotPath, Call]:
+        return HotPath(name, lambda s, i: None, **kw), fn
+
+    writes = min(calls, len(smp["active"]["plain"]), len(smp["active"]["partitioned"]))
+    return [
+        p("weapon timeline (history.history)", lambda s, i, _: history.history(s, w(i)), calls=calls),
+        p("event by id (get_event)", lambda s, i, _: weapons.get_event(s, ev(i)), calls=calls),
+        p("dashboard: recent events", lambda s, i, _: weapons.recent_events(s, limit=10), calls=calls),
+        p(
+            f"events by type, {year}",
+            lambda s, i, _: reports_repo.events_by_type(s, since=y0, until=y1),
+            calls=50,
+        ),
+        p(
+            f"events by type, June {year}",
+            lambda s, i, _: reports_repo.events_by_type(s, since=month, until=month + timedelta(days=30)),
+            calls=100,
+        ),
+        p(
+            f"events by type, {year - 4}–{year}",
+            lambda s, i, _: reports_repo.events_by_type(s, since=five, until=y1),
+            calls=20,
+        ),
+        p(f"SDG 16.4.2 ({year})", lambda s, i, _: stats.sdg_16_4_2(s, year=year), calls=10, budget_s=30),
+        p(
+            "recovery years (national report)",
+            lambda s, i, _: reports_repo.recovery_years(s, ("found", "seized", "surrendered")),
+            calls=20,
+        ),
+        p(
+            "audit: entries for a subject",
+            lambda s, i, _: audit_repo.entries_for_subject(s, subj(i)),
+            calls=calls,
+        ),
+        p("audit: entry by seq", lambda s, i, _: audit_repo.get_entry(s, seq(i)), calls=calls),
+        p("audit: entry count", lambda s, i, _: audit_repo.entry_count(s), calls=20),
+        p("audit: stream every entry in seq order", lambda s, i, _: stream_all(s), calls=5, budget_s=60),
+        p(
+            "audit: verify (checker.verify, records not checked)",
+            lambda s, i, _: checker.verify(s, check_records=False),
+            calls=3,
+            budget_s=90,
+        ),
+        p("record an event (record_event, commit)", record, write=True, calls=writes),
+    ]
+
+
+def measure(db: str, smp: dict[str, Any], calls: int, only: str | None) -> list[dict[str, Any]]:
+    benches = {side: SideBench(db, path) for side, path in SIDES.items()}
+    out = []
+    for spec, fn in hot_paths(smp, calls):
+        if only and only not in spec.name:
+            continue
+        row: dict[str, Any] = {"path": spec.name, "loadavg_before": os.getloadavg()}
+        for side, b in benches.items():
+            hp = HotPath(
+                spec.name, lambda s, i, f=fn, sd=side: f(s, i, sd), spec.write, spec.calls, spec.budget_s
+            )
+            plans = [] if spec.write else b.explain(hp, 10_000)  # the write paths are timed, not explained
+            timing = b.time(hp)
+            log(
+                f"{spec.name} [{side}]: p50 {timing['p50_ms']} ms, p99 {timing['p99_ms']} ms ({timing['calls']})"
+            )
+            row[side] = {**timing, "statements": plans}
+        row["ratio_p50"] = round(row["partitioned"]["p50_ms"] / row["plain"]["p50_ms"], 2)
+        row["loadavg_after"] = os.getloadavg()
+        out.append(row)
+    for b in benches.values():
+        b.engine.dispose()
+    return out
+
+
+# --- output -----------------------------------------------------------------------------------------------------
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [
+        "| Path | plain p50 / p99 ms | partitioned p50 / p99 ms | p50 ratio | calls | load before → after |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for p in r["paths"]:
+        a, b = p["plain"], p["partitioned"]
+        load = f"{p['loadavg_before'][0]:.2f} → {p['loadavg_after'][0]:.2f}"
+        lines.append(
+            f"| {p['path']} | {a['p50_ms']} / {a['p99_ms']} | {b['p50_ms']} / {b['p99_ms']} | {p['ratio_p50']}"
+            f" | {a['calls']} / {b['calls']} | {load} |"
+        )
+    lines += [
+        "",
+        "```json",
+        json.dumps({k: r[k] for k in ("sizes", "maintenance", "bulk_insert")}, indent=1),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def load(db: str, weapons: int, traces: int, work: Path) -> dict[str, Any]:
+    import psycopg
+
+    explain.DB = db  # bench.explain's loaders name the database through this global
+    var_dir = work / "var"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(explain.env(var_dir))
+    data = explain.load_weapons(weapons, work, var_dir)
+    b = Bench(db)
+    explain.add_organisations(b.sessions, n=min(200, max(5, weapons // 100)))
+    with psycopg.connect(pg_url(db), autocommit=True) as con:
+        data |= explain.add_history(con)
+    if traces:
+        explain.setup_node(b.sessions, var_dir)
+        data |= explain.add_traces(b.sessions, traces, traces // 6, explain.samples_of(b.sessions, 500))
+    with psycopg.connect(pg_url(db), autocommit=True) as con:
+        con.execute("VACUUM ANALYZE")
+    b.engine.dispose()
+    return data
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    import psycopg
+
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": code_version(),
+        "label": a.label,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "uptime_at_start": uptime()},
+        "data": {},
+    }
+    if not a.reuse:
+        pg_recreate(a.db)
+        results["data"] = load(
+            a.db, a.weapons, a.traces, Path(a.workdir or tempfile.mkdtemp(prefix="iti-part-"))
+        )
+    with psycopg.connect(pg_url(a.db), autocommit=True) as con:
+        log("building the partitioned copies")
+        results["build"] = build(con, old_before=a.old_before, audit_per_partition=a.audit_per_partition)
+        results["same_rows"] = same_rows(con)
+        with con.transaction(force_rollback=True):
+            results["constraints"] = constraints(con)
+        results["rows"] = {
+            t: con.execute(f"SELECT count(*) FROM public.{t}").fetchone()[0]
+            for t in ("weapons", "events", "audit_entries", "trace_requests")
+        }
+        results["postgres"] = {
+            k: con.execute(f"SHOW {k}").fetchone()[0]
+            for k in (
+                "server_version",
+                "shared_buffers",
+                "work_mem",
+                "effective_cache_size",
+                "enable_partition_pruning",
+            )
+        }
+        results["sizes"] = sizes(con)
+        smp = samples(con, a.calls)
+    log("measuring the hot paths")
+    results["paths"] = measure(a.db, smp, a.calls, a.only)
+    with psycopg.connect(pg_url(a.db), autocommit=True) as con:
+        log("maintenance")  # before the bulk inserts, whose rolled-back rows would give VACUUM work
+        results["maintenance"] = maintenance(con)
+        log("bulk insert")
+        results["bulk_insert"] = bulk_insert(con, a.bulk)
+    results["machine"]["uptime_at_end"] = uptime()
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", default="iti_bench_partition", help="the database, named iti_bench_*")
+    ap.add_argument("--weapons", type=int, default=200_000)
+    ap.add_argument(
+        "--traces", type=int, default=0, help="outgoing trace requests to add (and a sixth incoming)"
+    )
+    ap.add_argument("--reuse", action="store_true", help="partition the existing database (do not load)")
+    ap.add_argument("--keep", action="store_true", help="do not drop the database at the end")
+    ap.add_argument(
+        "--old-before", type=int, default=2000, help="events before this year share one partition"
+    )
+    ap.add_argument(
+        "--audit-per-partition", type=int, default=50_000, help="audit sequence numbers a partition"
+    )
+    ap.add_argument("--calls", type=int, default=300, help="calls of each light path (the heavy ones fewer)")
+    ap.add_argument("--bulk", type=int, default=100_000, help="rows of the rolled-back bulk insert")
+    ap.add_argument("--only", help="measure only the paths whose name contains this")
+    ap.add_argument("--label", default="")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--md", type=Path)
+    ap.add_argument("--workdir", type=Path)
+    a = ap.parse_args(argv)
+    if not a.db.startswith("iti_bench_"):
+        raise SystemExit("the benchmark only uses databases named iti_bench_*")
+    try:
+        results = run(a)
+    finally:
+        if not a.keep:
+            pg_drop(a.db)
+    text = json.dumps(results, indent=1, default=str, ensure_ascii=False)
+    if a.json:
+        a.json.write_text(text + "\n", encoding="utf-8")
+    if a.md:
+        a.md.write_text(render(results) + "\n", encoding="utf-8")
+    log("done")
+    return results
+
+
+if __name__ == "__main__":
+    main()
