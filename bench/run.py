@@ -859,6 +859,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--http", action="store_true", help="Also load the HTTP API with wrk (bench.http_load) on the import"
     )
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="PostgreSQL: also add 1–20-event histories through the registry's service (bench.history) and "
+        "measure the size per table, per index and per event",
+    )
     p.add_argument("--workdir", type=Path, help="Where to make the temporary folder (default: system temp)")
     p.add_argument("--keep", action="store_true", help="Keep the files (CSV, databases, logs)")
     p.add_argument(
@@ -888,6 +894,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.db == "postgresql":
         run_postgresql(args)
         return
+    if args.history:
+        raise SystemExit("--history is only available with --db postgresql")
     run_and_write(args, run, markdown, MARKERS, file_label="")
 
 

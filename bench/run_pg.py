@@ -13,13 +13,19 @@ b. `iti import FILE` as a child process (the COPY writer, `ITI_IMPORT_COPY` unse
 c. `iti audit verify` (and `--no-records`) as child processes, against a bare hashlib Merkle root;
 d. `find_by_mark` in-process: median and p99, with PostgreSQL's plan for each statement;
 e. database size: `pg_total_relation_size` per table and in total, per weapon, per event and per million
-   weapons; machine and server settings; figures to JSON and to the `bench:results-postgresql` block.
+   weapons, and `pg_relation_size` per index; machine and server settings; figures to JSON and to the
+   `bench:results-postgresql` block;
+h. with `--history`, after b'': `bench.history`'s 1–20-event histories appended to the imported weapons
+   through `registry.history.service.record_event` (events/s), then the size after VACUUM and after VACUUM
+   FULL, per table and per index, with the fit bytes = fixed per weapon + per event × (events − 1)
+   (`size_history`, `size_history_compact`); the audit verification and look-ups then run on that database.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import re
 import threading
@@ -383,24 +389,39 @@ def lookups(dbname: str, sample: list[steps.Lookup], *, budget_s: float, warmup:
 # --- e. size, server ----------------------------------------------------------------------------------------
 
 
-def sizes(dbname: str) -> dict[str, Any]:
+def sizes(dbname: str, *, vacuum: str | None = None) -> dict[str, Any]:
     """`pg_total_relation_size` (heap, indexes, TOAST) and row count of each table a weapon's rows live in,
-    the total of every table, and the database; per weapon, per event and per million weapons."""
+    the total of every table, and the database; per weapon, per event and per million weapons. Also each
+    table's heap, TOAST and index bytes, each index's `pg_relation_size`, and — when the weapons have more
+    events than their first — the split of the bytes into a fixed part per weapon and a part per added event
+    (`fit`). `vacuum` "plain" runs VACUUM first (what an operator's database looks like: space freed by
+    updates stays in the files for reuse), "full" VACUUM FULL (the compact lower bound)."""
     import psycopg
 
     with psycopg.connect(url(dbname), autocommit=True) as con:
-        con.execute("ANALYZE")
+        if vacuum == "full":
+            # Table by table: a database-wide VACUUM FULL also rewrites the catalogs, and on this server it
+            # failed on pg_statistic's TOAST ("missing chunk number 0") right after an ANALYZE.
+            for t in TABLES:
+                con.execute(f"VACUUM (FULL, ANALYZE) {t}")
+        else:
+            con.execute("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
         tables = {}
         for t in TABLES:
-            count, total, heap = con.execute(
-                f"SELECT (SELECT count(*) FROM {t}), pg_total_relation_size(%s), pg_relation_size(%s)", (t, t)
+            count, total, heap, table, idx = con.execute(
+                f"SELECT (SELECT count(*) FROM {t}), pg_total_relation_size(%s), pg_relation_size(%s), "
+                "pg_table_size(%s), pg_indexes_size(%s)",
+                (t, t, t, t),
             ).fetchone()  # type: ignore[misc]
             tables[t] = {"rows": count, "bytes": total, "heap_bytes": heap}
+            tables[t] |= {"table_bytes": table, "index_bytes": idx, "toast_and_maps_bytes": table - heap}
         all_tables = con.execute(
             "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'"
         ).fetchone()[0]  # type: ignore[index]
         database = con.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+        index_sizes = indexes(con, tables)
+        fit = size_fit(con, tables) if tables["events"]["rows"] > tables["weapons"]["rows"] else None
     weapons, events = tables["weapons"]["rows"], tables["events"]["rows"]
     weapon_bytes = sum(v["bytes"] for v in tables.values())
     per_event = tables["events"]["bytes"] / max(1, events)
@@ -419,6 +440,87 @@ def sizes(dbname: str) -> dict[str, Any]:
         "bytes_per_audit_entry": per_audit,
         # Not measured: four more events, each with its own audit entry, on top of the measured weapon.
         "estimate_bytes_per_weapon_with_5_events": per_weapon + 4 * (per_event + per_audit),
+        "vacuum": vacuum,
+        "indexes": index_sizes,
+        **({"fit": fit} if fit else {}),
+    }
+
+
+def indexes(con: Any, tables: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every index of the weapon tables: its table, definition, `pg_relation_size`, bytes per row of its
+    table, and how often it was scanned since the database was made (`pg_stat_user_indexes.idx_scan`)."""
+    rows = con.execute(
+        "SELECT c.relname, t.relname, pg_relation_size(i.indexrelid), i.indisunique, "
+        "pg_get_indexdef(i.indexrelid), coalesce(s.idx_scan, 0) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+        "LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid "
+        "WHERE t.relname = ANY(%s) ORDER BY t.relname, c.relname",
+        (list(tables),),
+    ).fetchall()
+    return {
+        name: {
+            "table": table,
+            "bytes": size,
+            "bytes_per_row": size / max(1, tables[table]["rows"]),
+            "unique": unique,
+            "definition": definition,
+            "scans": scans,
+        }
+        for name, table, size, unique, definition, scans in rows
+    }
+
+
+# Rows that come with each event after a weapon's first: the event, its audit entry, and the marking some
+# events record (an import mark on re-import, a deactivation mark). Everything else is the weapon's own.
+_PER_EVENT_ROWS = {
+    "events": "seq > 1",
+    "audit_entries": "action LIKE 'event.%'",
+    "markings": "id IN (SELECT marking_id FROM events WHERE seq > 1 AND marking_id IS NOT NULL)",
+}
+
+
+def size_fit(con: Any, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """bytes per weapon = fixed_per_weapon + per_event × (events − 1), from the measured rows.
+
+    In `events`, `audit_entries` and `markings` the rows an added event brings (`_PER_EVENT_ROWS`) are
+    separated from the rest: the table's heap and TOAST (`pg_table_size`) in proportion to the rows'
+    `pg_column_size`, its indexes in proportion to the row counts (each row has one entry in each index).
+    Every other byte of the weapon tables is fixed per weapon (including the free space the updates of
+    `weapon_states` leave after a plain VACUUM)."""
+    weapons, events = tables["weapons"]["rows"], tables["events"]["rows"]
+    added = events - weapons
+    per_event_parts: dict[str, float] = {}
+    fixed_parts: dict[str, float] = {}
+    for t, x in tables.items():
+        if t not in _PER_EVENT_ROWS:
+            fixed_parts[t] = x["bytes"]
+            continue
+        where = _PER_EVENT_ROWS[t]
+        part_rows, part_col, all_col = con.execute(
+            f"SELECT count(*) FILTER (WHERE {where}), "
+            f"coalesce(sum(pg_column_size(x.*)) FILTER (WHERE {where}), 0), "
+            f"coalesce(sum(pg_column_size(x.*)), 0) FROM {t} x"
+        ).fetchone()
+        share = x["table_bytes"] * part_col / max(1, all_col) + x["index_bytes"] * part_rows / max(
+            1, x["rows"]
+        )
+        per_event_parts[t] = share
+        fixed_parts[t] = x["bytes"] - share
+    total = sum(x["bytes"] for x in tables.values())
+    fixed = sum(fixed_parts.values()) / max(1, weapons)
+    per_event = sum(per_event_parts.values()) / max(1, added)
+    return {
+        "weapons": weapons,
+        "events": events,
+        "mean_events": events / max(1, weapons),
+        "fixed_per_weapon": fixed,
+        "per_event": per_event,
+        "fixed_parts_per_weapon": {t: b / max(1, weapons) for t, b in fixed_parts.items()},
+        "per_event_parts": {t: b / max(1, added) for t, b in per_event_parts.items()},
+        "bytes_per_weapon_at_mean": total / max(1, weapons),
+        "bytes_per_weapon_with_5_events": fixed + 4 * per_event,
+        "bytes_per_weapon_with_1_event": fixed,
+        "bytes_per_weapon_with_20_events": fixed + 19 * per_event,
     }
 
 
@@ -494,14 +596,59 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
         if not args.keep:
             drop(db_base)
 
+        if getattr(args, "history", False):
+            add_histories(results, db_import, n, seed)
+
         steps.verify_and_merkle(results, env(db_import, work / "var"), work, n, seed)
 
         _step("d. find_by_mark")
         sample = lookup_sample(db_import, args.lookups + 20, seed)
         results["lookup"] = lk = lookups(db_import, sample, budget_s=args.lookup_budget)
         print(steps.lookup_summary(lk))
+        if getattr(args, "history", False):
+            results["index_scans_at_end"] = index_scans(db_import)
         steps.finish(results)
     return results
+
+
+# --- histories (--history) --------------------------------------------------------------------------------
+
+
+def add_histories(results: dict[str, Any], dbname: str, n: int, seed: int) -> None:
+    """Append `bench.history`'s 1–20-event histories to the imported weapons through the registry's
+    `record_event`, then measure the size after VACUUM and after VACUUM FULL, with the fit."""
+    from bench import history
+    from registry.db import make_engine, make_sessionmaker
+
+    _step(f"h. histories of {n:,} weapons through registry.history.service.record_event")
+    engine = make_engine(url(dbname, driver=True))
+    try:
+        load = history.load(make_sessionmaker(engine), n, seed)
+    finally:
+        engine.dispose()
+    results["history"] = load | {"loadavg_after": os.getloadavg()}
+    print(
+        f"   {load['events_added']:,} events in {load['seconds']:.0f} s: {load['events_per_s']:,.0f} events/s "
+        f"({load['events_per_weapon']:.2f} events per weapon)"
+    )
+    _step("h'. size with histories, after VACUUM and after VACUUM FULL")
+    results["size_history"] = sz = sizes(dbname, vacuum="plain")
+    results["size_history_compact"] = full = sizes(dbname, vacuum="full")
+    for label, x in (("VACUUM", sz), ("VACUUM FULL", full)):
+        f = x["fit"]
+        print(
+            f"   after {label}: {f['bytes_per_weapon_at_mean']:,.0f} bytes per weapon at {f['mean_events']:.2f} "
+            f"events = {f['fixed_per_weapon']:,.0f} + {f['per_event']:,.0f} per added event; "
+            f"{f['bytes_per_weapon_with_5_events']:,.0f} at 5 events"
+        )
+
+
+def index_scans(dbname: str) -> dict[str, int]:
+    """`idx_scan` of every index of the weapon tables at the end of the run (which indexes queries used)."""
+    import psycopg
+
+    with psycopg.connect(url(dbname), autocommit=True) as con:
+        return {k: v["scans"] for k, v in indexes(con, {t: {"rows": 1} for t in TABLES}).items()}
 
 
 # --- report -----------------------------------------------------------------------------------------------
@@ -627,7 +774,40 @@ def markdown(r: dict[str, Any]) -> str:
             if "Scan" in x or "Cond" in x
         ]
         lines.append(f"- `{s['sql']}` — {'; '.join(scans)}")
+    if "history" in r:
+        lines += ["", *history_markdown(r)]
     return "\n".join(lines) + "\n"
+
+
+def history_markdown(r: dict[str, Any]) -> list[str]:
+    """With --history: the load through `record_event`, the measured size and its fit, bytes per index."""
+    h, sz, full = r["history"], r["size_history"], r["size_history_compact"]
+    f, ff = sz["fit"], full["fit"]
+    lines = [
+        f"Histories (`--history`): {h['events_added']:,} events added to {h['weapons']:,} weapons through "
+        f"`registry.history.service.record_event`, {h['batch_weapons']} weapons per transaction, in "
+        f"{h['seconds']:.0f} s: **{h['events_per_s']:,.0f} events/s**; {f['mean_events']:.2f} events per weapon.",
+        "",
+        "| Size with histories | after VACUUM | after VACUUM FULL |",
+        "|---|---:|---:|",
+        f"| Weapon tables per weapon at {f['mean_events']:.2f} events | {f['bytes_per_weapon_at_mean']:,.0f} B "
+        f"| {ff['bytes_per_weapon_at_mean']:,.0f} B |",
+        f"| Fixed per weapon | {f['fixed_per_weapon']:,.0f} B | {ff['fixed_per_weapon']:,.0f} B |",
+        f"| Per added event (event, its audit entry, its marking if any) | {f['per_event']:,.0f} B "
+        f"| {ff['per_event']:,.0f} B |",
+        f"| **Measured fit at 5 events** (target 2 KB) | **{f['bytes_per_weapon_with_5_events']:,.0f} B** "
+        f"{_mark(f['bytes_per_weapon_with_5_events'] <= TARGETS['bytes_per_weapon_5_events'])} "
+        f"| {ff['bytes_per_weapon_with_5_events']:,.0f} B |",
+        "",
+        "| Index | Table | Bytes per row (after VACUUM) | Scans in the run |",
+        "|---|---|---:|---:|",
+    ]
+    scans = r.get("index_scans_at_end", {})
+    for name, x in sz["indexes"].items():
+        lines.append(
+            f"| `{name}` | `{x['table']}` | {x['bytes_per_row']:,.1f} | {scans.get(name, x['scans']):,} |"
+        )
+    return lines
 
 
 def json_short(eq: dict[str, Any]) -> str:

@@ -45,6 +45,12 @@ def test_baseline_rows_and_comparison(databases: list[str]) -> None:
     size = run_pg.sizes(a)
     assert size["tables"]["weapons"]["rows"] == 150
     assert size["events_per_weapon"] == 1
+    assert "fit" not in size  # one event per weapon: no per-event part to separate
+    assert size["indexes"]["uq_events_weapon_id_seq"]["table"] == "events"
+    assert (
+        sum(x["bytes"] for x in size["indexes"].values() if x["table"] == "events")
+        == (size["tables"]["events"]["index_bytes"])
+    )
     run_pg.baseline_copy(c, 150, seed=2)  # mostly the same serials, other makes and years
     differs = run_pg.compare_rows(a, c)
     assert not differs["identical"]
