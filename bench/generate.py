@@ -13,6 +13,9 @@ Serials are unique per maker without remembering them: the k-th weapon of a make
 format; past the end of the space a "-<lap>" suffix keeps them unique. So memory stays constant whatever the
 number of rows, and the same seed always gives the same file, byte for byte (nothing depends on the clock).
 
+Longer histories (1–20 events a weapon, recorded through the registry's service after the import) are
+`bench/history.py`'s, keyed by the same seed and row number.
+
 The data are synthetic: any resemblance of a serial to a real weapon is chance.
 """
 

@@ -9,9 +9,9 @@ accepts. The loader appends the walk's events to weapons `iti import` already wr
 weapon states and the audit entries are exactly those officers would produce. A batch of weapons is one
 transaction, as a busy office's commits would be.
 
-Assumptions (illustrative: we know of no published distribution of event types in a national registry; the
-orders of magnitude follow what tracing and seizure reports describe — most recorded movements are domestic
-changes of holder, exports and thefts are a few per cent, destruction ends a history):
+Assumptions (illustrative; we know of no published distribution of event types in a national registry to
+take them from). They encode only that most recorded events are changes of holder, that exports, thefts,
+losses and seizures are a few per cent each, and that destruction ends a history:
 
 - Number of events: 1 + min(19, G) with G geometric (P(G = g) = 0.8^g × 0.2): a fifth of the weapons have
   only their import record, the mean is 4.94, 1.4 % reach 20. Long histories are weapons that changed hands
@@ -21,14 +21,15 @@ changes of holder, exports and thefts are a few per cent, destruction ends a his
   `transferred` pending + `transfer_accepted`, 1 in 10 `transfer_rejected`), exported 6, stolen 5, lost 4,
   seized by the police 4, surrendered 3, deactivated 2 (with a deactivation mark), destroyed 1; active with
   a state holder — destroyed 4, deactivated 2, moved to the other state holder 2, stolen 1, lost 1 (no state
-  stock goes to civilians: that needs a state mark, ITI 8(c)); exported — re-imported with an import mark (the
-  walk only goes on if it is re-imported); lost — found 1; stolen — seized 7, found 3; recovered (the police
-  hold it) — destroyed 6, handed to the state depot 3, deactivated 1; deactivated — destroyed 5, surrendered
-  3, stolen 2.
-- `destroyed` ends a history, so it is drawn only as the last event. The measured shares for a seed are in
-  `shares()`; with seed 1 and 100,000 weapons they are about: transferred 45 %, transfer_accepted 16 %,
-  exported 4 %, imported 2 %, stolen 4 %, lost 3 %, seized 6 %, found 2 %, surrendered 3 %, deactivated 3 %,
-  destroyed 9 %, transfer_rejected 2 % (of the events after the first; `python -m bench.history --shares`).
+  stock goes to civilians: that needs a state mark, ITI 8(c)); exported — re-imported with an import mark
+  (a history goes on after an export only by a re-import); lost — found 1; stolen — seized 7, found 3;
+  recovered (the police hold it) — destroyed 6, handed to the state depot 3, deactivated 1; deactivated —
+  destroyed 5, surrendered 3, stolen 2.
+- `destroyed` ends a history, so it is drawn only as the last event. What these weights give, over the
+  first 100,000 weapons of seed 1 (`python -m bench.history --shares --weapons 100000`): mean 4.94 events
+  per weapon; of the events after the first, transferred 48.7 %, transfer_accepted 11.0 %,
+  transfer_rejected 1.2 %, deactivated 5.9 %, stolen 5.8 %, seized 5.8 %, surrendered 4.6 %, found 4.3 %,
+  exported 3.6 %, lost 3.4 %, imported (re-import) 2.9 %, destroyed 2.8 %.
 - Dates: the events after the first fall uniformly (sorted) between a day after manufacture and 2026-06-30,
   a fixed date so that the output does not depend on the clock.
 
