@@ -8,10 +8,12 @@ optionally trace requests). Next to the plain tables, schema `part` gets partiti
 `audit_entries` holding the same rows, with the indexes, checks, foreign keys and append-only triggers of the
 plain tables as far as PostgreSQL allows them on a partitioned table; what it refuses is recorded with its
 error message (`constraints` in the JSON). The migration the registry would need is not written here.
+Schema `alt` gets a third copy of `events`, plain, with one index more, (occurred_at, type): what the registry
+could do instead of partitioning for its statistics over a period (the "indexed" side).
 
-Each hot path is the registry's own function, run once with `search_path = public` (plain tables) and once
-with `search_path = part, public` (the partitioned copies; every other table is shared), one right after the
-other so both see the same machine load. Timings and `EXPLAIN (ANALYZE, BUFFERS)` come from bench.explain's
+Each hot path is the registry's own function, run with `search_path = public` (plain tables), then
+`part, public` (the partitioned copies; every other table is shared), then `alt, public` (events paths
+only), one right after the other so all see the same machine load. Timings and `EXPLAIN (ANALYZE, BUFFERS)` come from bench.explain's
 `Bench`. The writes (`record_event`, committed) use disjoint weapons on the two sides and run after the
 reads and the audit verification, which they would otherwise disturb (the two audit tables share one
 `audit_log_state`, so their sequence numbers diverge after the first write).
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import random
+import re
 import subprocess
 import tempfile
 import time
@@ -43,7 +46,9 @@ from bench.fuzzy import pg_drop, pg_recreate, pg_url
 from bench.run import code_version
 
 SCHEMA = "part"
-SIDES = {"plain": "public", "partitioned": f"{SCHEMA}, public"}
+ALT = "alt"  # a plain copy of events with one more index: what the registry could do instead of partitioning
+SIDES = {"plain": "public", "partitioned": f"{SCHEMA}, public", "indexed": f"{ALT}, public"}
+ALT_INDEX = "(occurred_at, type)"
 EVENT_INDEXES = ("type", "occurred_at", "from_org_id", "to_org_id", "weapon_id")
 AUDIT_INDEXES = ("actor", "action", "subject")
 
@@ -100,8 +105,8 @@ def create_events(con: Any, old_before: int) -> dict[str, Any]:
     t["indexes_s"] = round(
         sum(_timed(con, f"CREATE INDEX ix_events_{c} ON {SCHEMA}.events ({c})") for c in EVENT_INDEXES), 3
     )
-    t["foreign_keys_s"] = round(sum(_timed(con, sql) for sql in _outgoing_fks(con, "events")), 3)
-    _triggers(con, "events", "'weapon_id'")
+    t["foreign_keys_s"] = round(sum(_timed(con, sql) for sql in _outgoing_fks(con, "events", SCHEMA)), 3)
+    _triggers(con, "events", "'weapon_id'", SCHEMA)
     return {"partitions": len(bounds), "first": bounds[1][0], "last": bounds[-1][0], **t}
 
 
@@ -128,11 +133,24 @@ def create_audit(con: Any, per_partition: int) -> dict[str, Any]:
             3,
         ),
     }
-    _triggers(con, "audit_entries", "")
+    _triggers(con, "audit_entries", "", SCHEMA)
     return {"partitions": len(bounds), "rows_per_partition": per_partition, **t}
 
 
-def _outgoing_fks(con: Any, table: str) -> list[str]:
+def create_indexed(con: Any) -> dict[str, Any]:
+    """alt.events: the plain table (indexes, checks, foreign keys, triggers) plus an index that lets a period's
+    counts by type be read from the index alone (the pages of an append-only table are all-visible)."""
+    con.execute(f"CREATE TABLE {ALT}.events (LIKE public.events INCLUDING ALL)")
+    t = {"copy_s": _timed(con, f"INSERT INTO {ALT}.events SELECT * FROM public.events")}
+    for sql in _outgoing_fks(con, "events", ALT):
+        con.execute(sql)
+    con.execute(f"ALTER TABLE {ALT}.events ADD FOREIGN KEY (corrects_event_id) REFERENCES {ALT}.events (id)")
+    t["extra_index_s"] = _timed(con, f"CREATE INDEX ix_events_occurred_at_type ON {ALT}.events {ALT_INDEX}")
+    _triggers(con, "events", "'weapon_id'", ALT)
+    return {"extra_index": ALT_INDEX, **t}
+
+
+def _outgoing_fks(con: Any, table: str, schema: str) -> list[str]:
     """The plain table's foreign keys to other tables, re-issued on the copy (the self-reference cannot be)."""
     rows = con.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
@@ -140,29 +158,35 @@ def _outgoing_fks(con: Any, table: str) -> list[str]:
         (f"public.{table}",),
     ).fetchall()
     return [
-        f"ALTER TABLE {SCHEMA}.{table} ADD CONSTRAINT {n} {d.replace('REFERENCES ', 'REFERENCES public.')}"
+        f"ALTER TABLE {schema}.{table} ADD CONSTRAINT {n} {d.replace('REFERENCES ', 'REFERENCES public.')}"
         for n, d in rows
     ]
 
 
-def _triggers(con: Any, table: str, arg: str) -> None:
+def _triggers(con: Any, table: str, arg: str, schema: str) -> None:
     con.execute(
-        f"CREATE TRIGGER trg_{table}_append_only BEFORE UPDATE OR DELETE ON {SCHEMA}.{table}"
+        f"CREATE TRIGGER trg_{table}_append_only BEFORE UPDATE OR DELETE ON {schema}.{table}"
         f" FOR EACH ROW EXECUTE FUNCTION public.iti_append_only({arg})"
     )
     con.execute(
-        f"CREATE TRIGGER trg_{table}_no_truncate BEFORE TRUNCATE ON {SCHEMA}.{table}"
+        f"CREATE TRIGGER trg_{table}_no_truncate BEFORE TRUNCATE ON {schema}.{table}"
         " FOR EACH STATEMENT EXECUTE FUNCTION public.iti_append_only()"
     )
 
 
 def build(con: Any, *, old_before: int, audit_per_partition: int) -> dict[str, Any]:
-    con.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-    con.execute(f"CREATE SCHEMA {SCHEMA}")
-    out = {"events": create_events(con, old_before), "audit_entries": create_audit(con, audit_per_partition)}
-    for table in ("events", "audit_entries"):  # both sides frozen and analysed, so neither starts behind
+    for schema in (SCHEMA, ALT):
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        con.execute(f"CREATE SCHEMA {schema}")
+    out = {
+        "events": create_events(con, old_before),
+        "audit_entries": create_audit(con, audit_per_partition),
+        "indexed_events": create_indexed(con),
+    }
+    for table in ("events", "audit_entries"):  # every side frozen and analysed, so none starts behind
         out[table]["vacuum_freeze_analyze_s"] = _timed(con, f"VACUUM (FREEZE, ANALYZE) {SCHEMA}.{table}")
         _timed(con, f"VACUUM (FREEZE, ANALYZE) public.{table}")
+    _timed(con, f"VACUUM (FREEZE, ANALYZE) {ALT}.events")
     return out
 
 
@@ -266,36 +290,46 @@ def duplicate_seq(con: Any) -> dict[str, Any]:
 
 
 def same_rows(con: Any) -> dict[str, Any]:
-    """Row count and an order-independent sum of row hashes of each table on both sides."""
+    """Row count and an order-independent sum of row hashes of each table on each side."""
+
+    def digest(table: str) -> tuple[int, Any]:
+        sql = f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM {table} t"
+        return con.execute(sql).fetchone()
+
     out: dict[str, Any] = {}
     for table in ("events", "audit_entries"):
-        sums = {
-            side: con.execute(
-                f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0) FROM {side}.{table} t"
-            ).fetchone()
-            for side in ("public", SCHEMA)
-        }
-        out[table] = {
-            "rows": sums["public"][0],
-            "partitioned_rows": sums[SCHEMA][0],
-            "identical": sums["public"] == sums[SCHEMA],
-        }
+        plain, part = digest(f"public.{table}"), digest(f"{SCHEMA}.{table}")
+        out[table] = {"rows": plain[0], "partitioned_rows": part[0], "identical": plain == part}
+    out["events"]["indexed_identical"] = digest(f"{ALT}.events") == digest("public.events")
     return out
 
 
 def sizes(con: Any) -> dict[str, Any]:
     def size(table: str) -> dict[str, int]:
-        heap, total = con.execute(
-            "SELECT coalesce(sum(pg_table_size(relid)), 0), coalesce(sum(pg_total_relation_size(relid)), 0)"
-            " FROM pg_partition_tree(%s::regclass) WHERE isleaf",
-            (table,),
+        kind = con.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()[0]
+        leaves = (
+            "SELECT relid FROM pg_partition_tree(%(t)s::regclass) WHERE isleaf"
+            if kind == "p"
+            else "SELECT %(t)s::regclass AS relid"
+        )
+        heap, total, rows = con.execute(
+            "SELECT sum(pg_table_size(relid)), sum(pg_total_relation_size(relid)),"
+            f" sum((SELECT reltuples FROM pg_class WHERE oid = relid)) FROM ({leaves}) l",
+            {"t": table},
         ).fetchone()
-        return {"table_bytes": int(heap), "indexes_bytes": int(total - heap), "total_bytes": int(total)}
+        return {
+            "table_bytes": int(heap),
+            "indexes_bytes": int(total - heap),
+            "total_bytes": int(total),
+            "bytes_per_row": round(int(total) / max(float(rows), 1)),
+        }
 
-    return {
+    out = {
         t: {"plain": size(f"public.{t}"), "partitioned": size(f"{SCHEMA}.{t}")}
         for t in ("events", "audit_entries")
     }
+    out["events"]["indexed"] = size(f"{ALT}.events")
+    return out
 
 
 # --- maintenance and bulk writes ------------------------------------------------------------------------------
@@ -311,7 +345,29 @@ def newest_partition(con: Any, table: str) -> str:
     ).fetchone()[0]
 
 
+_PAGES = re.compile(r"pages: \d+ removed, (\d+) remain, (\d+) scanned")
+
+
+def _vacuum(con: Any, options: str, target: str) -> dict[str, Any]:
+    """VACUUM (VERBOSE, …): its time, and the heap pages it read of those the table (or its leaves) has."""
+    notes: list[str] = []
+
+    def note(d: Any) -> None:
+        notes.append(d.message_primary or "")
+
+    con.add_notice_handler(note)
+    try:
+        secs = _timed(con, f"VACUUM (VERBOSE{options}) {target}")
+    finally:
+        con.remove_notice_handler(note)
+    pages = [tuple(map(int, m.groups())) for n in notes for m in _PAGES.finditer(n)]
+    return {"s": secs, "pages": sum(p[0] for p in pages), "pages_scanned": sum(p[1] for p in pages)}
+
+
 def maintenance(con: Any) -> dict[str, Any]:
+    """ANALYZE, a plain VACUUM (the visibility map lets it skip the all-visible pages of an append-only table)
+    and VACUUM (FREEZE, DISABLE_PAGE_SKIPPING), which reads every page: the upper bound of an anti-wraparound
+    vacuum. On the plain table, the partitioned one, and the partition the day's writes go to."""
     out: dict[str, Any] = {}
     for table in ("events", "audit_entries"):
         leaf = newest_partition(con, table)
@@ -323,8 +379,8 @@ def maintenance(con: Any) -> dict[str, Any]:
         ):
             row[label] = {
                 "analyze_s": _timed(con, f"ANALYZE {target}"),
-                "vacuum_s": _timed(con, f"VACUUM {target}"),
-                "vacuum_freeze_full_scan_s": _timed(con, f"VACUUM (FREEZE, DISABLE_PAGE_SKIPPING) {target}"),
+                "vacuum": _vacuum(con, "", target),
+                "vacuum_freeze_every_page": _vacuum(con, ", FREEZE, DISABLE_PAGE_SKIPPING", target),
             }
         row["newest_partition"]["name"] = leaf
         out[table] = row
@@ -338,23 +394,25 @@ def bulk_insert(con: Any, n: int) -> dict[str, Any]:
     ev = copy_select(con, "events", id="gen_random_uuid()", seq="seq + 1000", corrects_event_id="NULL")
     au = copy_select(con, "audit_entries", seq=f"seq + {top}")
     out: dict[str, Any] = {}
-    for side in ("public", SCHEMA):
+    for side, schema in (("plain", "public"), ("partitioned", SCHEMA), ("indexed", ALT)):
         row = {}
         for table, body in (
             ("events", f"{ev} ORDER BY weapon_id, seq"),
             ("audit_entries", f"{au} ORDER BY seq"),
         ):
+            if side == "indexed" and table != "events":
+                continue
             with con.transaction(force_rollback=True):
-                if side == SCHEMA and table == "audit_entries":  # the copies' seqs need a partition
+                if side == "partitioned" and table == "audit_entries":  # the copies' seqs need a partition
                     con.execute(
                         f"CREATE TABLE {SCHEMA}.audit_bulk PARTITION OF {SCHEMA}.audit_entries"
                         f" FOR VALUES FROM ({top}) TO ({top + n})"
                     )
                 t = time.perf_counter()
-                done = con.execute(f"INSERT INTO {side}.{table} {body} LIMIT {n}").rowcount
+                done = con.execute(f"INSERT INTO {schema}.{table} {body} LIMIT {n}").rowcount
                 secs = time.perf_counter() - t
             row[table] = {"rows": done, "s": round(secs, 3), "rows_per_s": round(done / secs)}
-        out["plain" if side == "public" else "partitioned"] = row
+        out[side] = row
     return out
 
 
@@ -396,7 +454,7 @@ def samples(con: Any, n: int) -> dict[str, Any]:
     active = [w[0] for w in weapons if w[1] == "active"]
     return {
         "weapons": [w[0] for w in weapons],
-        "active": {"plain": active[0::2], "partitioned": active[1::2]},
+        "active": {side: active[k :: len(SIDES)] for k, side in enumerate(SIDES)},
         "events": events,
         "subjects": subjects or [None],
         "seqs": [rng.randint(0, top) for _ in range(n)],
@@ -404,9 +462,10 @@ def samples(con: Any, n: int) -> dict[str, Any]:
 
 
 Call = Callable[[Any, int, str], object]  # (session, call number, side)
+AUDIT_SIDES = ("plain", "partitioned")  # the indexed side shares the plain audit_entries
 
 
-def hot_paths(smp: dict[str, Any], calls: int) -> list[tuple[HotPath, Call]]:
+def hot_paths(smp: dict[str, Any], calls: int) -> list[tuple[HotPath, Call, tuple[str, ...]]]:
     from registry.audit import checker
     from registry.audit import repository as audit_repo
     from registry.history import service as history
@@ -436,10 +495,11 @@ def hot_paths(smp: dict[str, Any], calls: int) -> list[tuple[HotPath, Call]]:
     def stream_all(s: Any) -> int:
         return sum(1 for _ in audit_repo.stream_entries(s))
 
-    def p(name: str, fn: Call, **kw: Any) -> tuple[HotPath, Call]:
-        return HotPath(name, lambda s, i: None, **kw), fn
+    def p(name: str, fn: Call, **kw: Any) -> tuple[HotPath, Call, tuple[str, ...]]:
+        sides = AUDIT_SIDES if name.startswith("audit") else tuple(SIDES)
+        return HotPath(name, lambda s, i: None, **kw), fn, sides
 
-    writes = min(calls, len(smp["active"]["plain"]), len(smp["active"]["partitioned"]))
+    writes = min(calls, *(len(ids) for ids in smp["active"].values()))
     return [
         p("weapon timeline (history.history)", lambda s, i, _: history.history(s, w(i)), calls=calls),
         p("event by id (get_event)", lambda s, i, _: weapons.get_event(s, ev(i)), calls=calls),
@@ -486,11 +546,12 @@ def hot_paths(smp: dict[str, Any], calls: int) -> list[tuple[HotPath, Call]]:
 def measure(db: str, smp: dict[str, Any], calls: int, only: str | None) -> list[dict[str, Any]]:
     benches = {side: SideBench(db, path) for side, path in SIDES.items()}
     out = []
-    for spec, fn in hot_paths(smp, calls):
+    for spec, fn, sides in hot_paths(smp, calls):
         if only and only not in spec.name:
             continue
         row: dict[str, Any] = {"path": spec.name, "loadavg_before": os.getloadavg()}
-        for side, b in benches.items():
+        for side in sides:
+            b = benches[side]
             hp = HotPath(
                 spec.name, lambda s, i, f=fn, sd=side: f(s, i, sd), spec.write, spec.calls, spec.budget_s
             )
@@ -500,7 +561,7 @@ def measure(db: str, smp: dict[str, Any], calls: int, only: str | None) -> list[
                 f"{spec.name} [{side}]: p50 {timing['p50_ms']} ms, p99 {timing['p99_ms']} ms ({timing['calls']})"
             )
             row[side] = {**timing, "statements": plans}
-        row["ratio_p50"] = round(row["partitioned"]["p50_ms"] / row["plain"]["p50_ms"], 2)
+        row["ratio_p50"] = {x: round(row[x]["p50_ms"] / row["plain"]["p50_ms"], 2) for x in sides[1:]}
         row["loadavg_after"] = os.getloadavg()
         out.append(row)
     for b in benches.values():
@@ -512,17 +573,17 @@ def measure(db: str, smp: dict[str, Any], calls: int, only: str | None) -> list[
 
 
 def render(r: dict[str, Any]) -> str:
+    """The paths as a Markdown table (p50 / p99 ms, and p50 as a ratio to the plain table's), then the rest."""
+    head = " | ".join(f"{side} p50 / p99 ms" for side in SIDES)
     lines = [
-        "| Path | plain p50 / p99 ms | partitioned p50 / p99 ms | p50 ratio | calls | load before → after |",
-        "|---|---:|---:|---:|---:|---|",
+        f"| Path | {head} | p50 ratio partitioned, indexed | calls | load 1 min before → after |",
+        "|---|" + "---:|" * (len(SIDES) + 2) + "---|",
     ]
     for p in r["paths"]:
-        a, b = p["plain"], p["partitioned"]
+        cells = " | ".join(f"{p[x]['p50_ms']} / {p[x]['p99_ms']}" if x in p else "–" for x in SIDES)
+        ratios = ", ".join(str(v) for v in p["ratio_p50"].values())
         load = f"{p['loadavg_before'][0]:.2f} → {p['loadavg_after'][0]:.2f}"
-        lines.append(
-            f"| {p['path']} | {a['p50_ms']} / {a['p99_ms']} | {b['p50_ms']} / {b['p99_ms']} | {p['ratio_p50']}"
-            f" | {a['calls']} / {b['calls']} | {load} |"
-        )
+        lines.append(f"| {p['path']} | {cells} | {ratios} | {p['plain']['calls']} | {load} |")
     lines += [
         "",
         "```json",
