@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from registry import db_routing
 from registry.config import Settings
+from registry.db import WRITES
 from registry.db_routing import ReadRouting, Route
 from registry.profiles import Profile
 
@@ -52,10 +53,16 @@ async def context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(context)]
 
 
+# Methods that never write: their transaction stays deferred, so it reads alongside a running import.
+_READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_session(ctx: Context, request: Request) -> AsyncIterator[Session]:
     """The request's session and transaction. Opening them does no I/O (the connection is taken at the first
-    statement, in the route's worker thread), so only the commit or rollback goes to a worker thread."""
-    session = ctx.sessions()
+    statement, in the route's worker thread), so only the commit or rollback goes to a worker thread. A POST,
+    PUT, PATCH or DELETE will write: on SQLite its transaction takes the write lock before its first read
+    (registry.db.WRITES), so a concurrent commit cannot make its write fail."""
+    session = ctx.sessions(execution_options={} if request.method in _READING_METHODS else WRITES)
     session.begin()
     try:
         yield session

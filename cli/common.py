@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from cli.i18n import L_, Deferred, _, english
 from registry import migrate
 from registry.config import Settings, get_settings
-from registry.db import make_engine, make_sessionmaker
+from registry.db import WRITES, make_engine, make_sessionmaker
 from registry.errors import Conflict, NotFound, RegistryError, ValidationError
 from registry.profiles import Profile, get_profile
 
@@ -80,12 +80,14 @@ def engine() -> Engine:
 
 
 @contextmanager
-def transaction(*, check_ready: bool = True) -> Iterator[Session]:
-    """One command, one transaction: committed when the command succeeds, rolled back on any error."""
+def transaction(*, check_ready: bool = True, writes: bool = False) -> Iterator[Session]:
+    """One command, one transaction: committed when the command succeeds, rolled back on any error.
+    `writes`: a long command that reads and then writes (an import) takes SQLite's write lock before its
+    first read (registry.db.WRITES), so a server's commit in between cannot fail it."""
     eng = engine()
     if check_ready:
         _require_migrated(eng)
-    with make_sessionmaker(eng)() as session, session.begin():
+    with make_sessionmaker(eng)(execution_options=WRITES if writes else {}) as session, session.begin():
         yield session
 
 

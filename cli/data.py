@@ -45,7 +45,7 @@ def import_command(
     ) as bar:
         task = bar.add_task(_("importing %(file)s", file=file.name), total=file.stat().st_size)
         try:
-            with transaction() as session:
+            with transaction(writes=True) as session:
                 result = import_file(
                     session,
                     actor=actor(),

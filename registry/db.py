@@ -105,8 +105,18 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return engine
 
 
+# Execution option of a transaction that will write (`WRITES`, given to a Session or Connection). On SQLite it
+# begins with BEGIN IMMEDIATE, taking the write lock (waiting up to busy_timeout) before the first read. A
+# plain (deferred) transaction that read first cannot take the lock once another connection has committed
+# since its snapshot: WAL answers SQLITE_BUSY_SNAPSHOT, "database is locked" at once, without waiting, so an
+# officer's save failed whenever the delivery worker wrote in between. Read-only work stays deferred, so
+# pages keep reading while an import holds the write lock. PostgreSQL ignores the option.
+WRITE_OPTION = "iti_writes"
+WRITES: dict[str, Any] = {WRITE_OPTION: True}
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry.audit import service as audit
 from registry.audit.keys import load_or_create_signing_key
 from registry.config import Settings
+from registry.db import WRITES
 from registry.errors import ImportRejected, RegistryError
 from registry.imports import jobs
 from registry.imports.jobs import Live, ProgressBoard, Survey
@@ -230,7 +231,9 @@ class ImportRunner:
             if self.on_progress is not None and live is not None:
                 self.on_progress(job.id, live)
 
-        with self.sessions.begin() as s:
+        # Begins with reads (duplicates against the registry) and then writes: take SQLite's write lock first
+        # (registry.db.WRITES), or any officer's commit in between would fail the whole import.
+        with self.sessions(execution_options=WRITES) as s, s.begin():
             result = import_file(
                 s,
                 actor=job.actor,

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from registry.audit import service as audit
 from registry.config import Settings
-from registry.db import new_id, utcnow
+from registry.db import WRITES, new_id, utcnow
 from registry.errors import ValidationError
 from registry.reference.countries import normalise_country
 from tracing.federation import envelope, keys
@@ -346,14 +346,15 @@ def deliver_one(
 def _deliver_one(
     sessions: sessionmaker[Session], settings: Settings, message_id: uuid.UUID, send: Send
 ) -> tuple[str, Outcome | None]:
-    with sessions() as session, session.begin():
+    # Both steps write (registry.db.WRITES: on SQLite the write lock is taken before the first read).
+    with sessions(execution_options=WRITES) as session, session.begin():
         attempt = claim(session, settings, message_id)
     if attempt is None:  # not pending any more, claimed elsewhere, or no peer/identity (error recorded)
         with sessions() as session:
             row = repo.outbox_message(session, message_id)
             return (row.status if row is not None else "skipped"), None
     outcome = send(attempt)
-    with sessions() as session, session.begin():
+    with sessions(execution_options=WRITES) as session, session.begin():
         return record(session, settings, attempt, outcome), outcome
 
 
