@@ -40,7 +40,7 @@ def test_tiny_run(reachable: None, tmp_path: Path) -> None:
         assert r["maintenance"][table]["partitioned"]["vacuum"]["pages"] > 0
         for side in ("plain", "partitioned"):
             assert r["bulk_insert"][side][table]["rows"] == 200
-    assert r["same_rows"]["events"]["indexed_identical"]
+    assert r["same_rows"]["events"]["copies_identical"] == {"appended": True, "indexed": True}
     assert r["bulk_insert"]["indexed"]["events"]["rows"] == 200
     refused = {a["attempt"]: a["accepted"] for a in r["constraints"]["attempts"]}
     assert not refused["events primary key (id), partitioned by occurred_at"]
