@@ -50,7 +50,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from bench import generate
+from registry.history.inputs import EventInput
+from registry.markings.rules import MarkingInput
 
 MAX_EVENTS = 20
 END = datetime(2026, 6, 30, tzinfo=UTC)
@@ -242,7 +246,7 @@ class World:
         return (self.police if kind == "police" else self.depot), None
 
 
-def build_world(session: Any, *, home: str = "KE") -> World:
+def build_world(session: Session, *, home: str = "KE") -> World:
     from registry.codes import OrgKind
     from registry.organisations import service as orgs
     from registry.persons import service as persons
@@ -276,11 +280,8 @@ def build_world(session: Any, *, home: str = "KE") -> World:
     )
 
 
-def to_input(p: Planned, world: World) -> tuple[Any, Any]:
+def to_input(p: Planned, world: World) -> tuple[EventInput, MarkingInput | None]:
     """The EventInput (and MarkingInput, if the event records one) an officer would give for `p`."""
-    from registry.history.inputs import EventInput
-    from registry.markings.rules import MarkingInput
-
     to_org, to_person = world.holder(p.to)
     data = dict(p.data)
     documents: list[dict[str, Any]] = []
@@ -309,7 +310,7 @@ def to_input(p: Planned, world: World) -> tuple[Any, Any]:
         documents=documents,
         data=data,
     )
-    marking = None
+    marking: MarkingInput | None = None
     if p.mark:
         text = f"{world.home} {p.at.year}" if p.mark == "import" else f"{world.home} DEACT {p.at.year}"
         marking = MarkingInput(text=text, kind=p.mark, country=world.home, year=p.at.year)
@@ -323,7 +324,13 @@ def weapon_key(r: generate.Record) -> str:
 
 
 def load(
-    sessions: Any, n: int, seed: int = 1, *, batch: int = 200, home: str = "KE", world: World | None = None
+    sessions: sessionmaker[Session],
+    n: int,
+    seed: int = 1,
+    *,
+    batch: int = 200,
+    home: str = "KE",
+    world: World | None = None,
 ) -> dict[str, Any]:
     """Append the histories of the first n imported weapons through `record_event`, `batch` weapons per
     transaction. Returns counts and the rate; raises on the first event the registry refuses."""
