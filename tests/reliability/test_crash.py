@@ -36,8 +36,8 @@ def test_kill_9_of_the_server_under_concurrent_appends_loses_no_acknowledged_wri
     assert d.acknowledged > 0
     assert d.acknowledged_missing == []  # every 201 is in the database after the crash
     assert d.events_in_database >= d.acknowledged + 4  # + the registrations' first events
-    assert set(d.other_statuses) <= {"503"}  # contention on SQLite's one writer is 503 Retry-After, never 500
-    assert set(d.retry_after_values) <= {"1"}  # the lock is held for one transaction: retry soon
+    # Writers queue for SQLite's one write lock (BEGIN IMMEDIATE, registry.db.WRITES): none is refused.
+    assert d.other_statuses == {}
     assert d.checks_after_kill == CLEAN
     assert d.restarted_ready
     assert d.append_after_restart == 201
