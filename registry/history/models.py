@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.codes import EventType, check_in
@@ -22,7 +22,8 @@ class Event(Base):
     )
 
     id: Mapped[UUIDPk]
-    weapon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("weapons.id"), index=True)
+    # No index of its own: the unique (weapon_id, seq) index answers every look-up by weapon (migration 0015).
+    weapon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("weapons.id"))
     # Position in this weapon's history: 1, 2, 3… The unique constraint stops two writers interleaving.
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(32), index=True)
@@ -43,3 +44,20 @@ class Event(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     corrects_event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("events.id"))
     marking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("markings.id"))
+
+
+# Foreign keys into rows that a retention purge deletes (registry.retention) are checked by a look-up of the
+# referencing column for every deleted row; unindexed, each is a scan of the whole table (migration 0015).
+# Few rows carry these references, so the indexes hold only those.
+Index(
+    "ix_events_corrects_event_id",
+    Event.corrects_event_id,
+    postgresql_where=Event.corrects_event_id.is_not(None),
+    sqlite_where=Event.corrects_event_id.is_not(None),
+)
+Index(
+    "ix_events_marking_id",
+    Event.marking_id,
+    postgresql_where=Event.marking_id.is_not(None),
+    sqlite_where=Event.marking_id.is_not(None),
+)

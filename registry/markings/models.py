@@ -81,6 +81,7 @@ class ComponentMove(Base):
     id: Mapped[UUIDPk]
     component_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("components.id"), index=True)
     weapon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("weapons.id"), index=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    # Indexed for the foreign-key check when a retention purge deletes the event (migration 0015).
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)

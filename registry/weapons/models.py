@@ -85,3 +85,13 @@ class WeaponState(Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[Timestamp]
+
+
+# For the foreign-key check when a retention purge deletes an event: only weapons with a transfer awaiting
+# acceptance hold one (migration 0015).
+Index(
+    "ix_weapon_states_pending_transfer_event_id",
+    WeaponState.pending_transfer_event_id,
+    postgresql_where=WeaponState.pending_transfer_event_id.is_not(None),
+    sqlite_where=WeaponState.pending_transfer_event_id.is_not(None),
+)
