@@ -22,6 +22,7 @@ from api.ui.session import (
     set_session_cookies,
 )
 from api.ui.templating import render
+from registry.db import WRITES
 from registry.users import service as users
 from registry.users.errors import AccountLocked, AuthenticationFailed
 from registry.users.models import TokenKind
@@ -58,7 +59,7 @@ def login(request: Request, form: Form, ctx: Context) -> Response:
     # the answer is an error page.
     error: str | None = None
     status = 401
-    with ctx.sessions() as session, session.begin():
+    with ctx.sessions(execution_options=WRITES) as session, session.begin():
         try:
             user = users.authenticate(session, username=username, password=password)
         except AccountLocked as exc:

@@ -11,7 +11,7 @@ from api.db import Context
 from api.errors import problem_responses
 from api.ratelimit import login_limit
 from api.users.schemas import TokenOut
-from registry.db import utcnow
+from registry.db import WRITES, utcnow
 from registry.users import service as users
 from registry.users.errors import AuthenticationFailed
 
@@ -28,7 +28,7 @@ def issue_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], ctx: Cont
     # Not the usual request transaction: a failed login is itself a fact to keep (failure counter, audit
     # entry), so this transaction commits before the 401 or 423 is raised, or lockout would never happen.
     failure: AuthenticationFailed | None = None
-    with ctx.sessions() as session, session.begin():
+    with ctx.sessions(execution_options=WRITES) as session, session.begin():
         try:
             user = users.authenticate(session, username=form.username, password=form.password)
         except AuthenticationFailed as exc:
