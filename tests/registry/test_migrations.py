@@ -103,3 +103,20 @@ def test_upgrade_at_head_is_a_no_op(database_url: str, engine_for: Engine) -> No
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
     assert migrate.is_at_head(engine_for)
+
+
+def test_0015_accepts_purge_indexes_built_beforehand(database_url: str, engine_for: Engine) -> None:
+    """A large registry builds 0015's indexes with CREATE INDEX CONCURRENTLY before upgrading
+    (docs/operations.md, "Retention"); the migration must then go through and leave no drift."""
+    migrate.upgrade(database_url, "0014")
+    with engine_for.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE INDEX ix_events_corrects_event_id ON events (corrects_event_id)"
+                " WHERE corrects_event_id IS NOT NULL"
+            )
+        )
+        conn.execute(text("CREATE INDEX ix_component_moves_event_id ON component_moves (event_id)"))
+    migrate.upgrade(database_url)
+    assert migrate.is_at_head(engine_for)
+    assert drift(engine_for) == []

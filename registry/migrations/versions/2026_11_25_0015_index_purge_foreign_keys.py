@@ -31,10 +31,22 @@ PARTIAL = (
 
 
 def upgrade() -> None:
+    # IF NOT EXISTS: a large registry may build them beforehand with CREATE INDEX CONCURRENTLY, so that
+    # writers do not wait for the build (docs/operations.md, "Retention").
     for name, table, column in PARTIAL:
         present = sa.text(f"{column} IS NOT NULL")
-        op.create_index(name, table, [column], unique=False, postgresql_where=present, sqlite_where=present)
-    op.create_index("ix_component_moves_event_id", "component_moves", ["event_id"], unique=False)
+        op.create_index(
+            name,
+            table,
+            [column],
+            unique=False,
+            if_not_exists=True,
+            postgresql_where=present,
+            sqlite_where=present,
+        )
+    op.create_index(
+        "ix_component_moves_event_id", "component_moves", ["event_id"], unique=False, if_not_exists=True
+    )
     op.drop_index("ix_events_weapon_id", table_name="events")
 
 
