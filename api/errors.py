@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry.db import database_unavailable
 from registry.errors import (
     Conflict,
     NotFound,
@@ -219,9 +220,7 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A database that is down, restarting, unreachable or locked is the server's temporary state, not a bug:
     503 with Retry-After (the transaction was rolled back, nothing was recorded). Other DBAPI errors stay 500.
     """
-    unavailable = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError) or (
-        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-    )
+    unavailable = database_unavailable(exc)
     if isinstance(exc, sa_exc.DataError) and not unavailable:
         # The database refused a value as data (PostgreSQL: a NUL character in text, a number out of range),
         # found by the injection suite: the client's input, answered 422, not a 500. SQLite stores such values.

@@ -65,7 +65,7 @@ def verify(
 @app.command("sign")
 def sign() -> None:
     """Sign a tree head over the log as it is now (also done after imports and purges)."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         head = audit.sign_head(session, load_or_create_signing_key(settings()), actor=actor())
         data = _head_dict(head)
     emit(
@@ -191,7 +191,7 @@ def consistency(
 @app.command("rotate-key")
 def rotate_key() -> None:
     """Start signing with a new key; the old public key stays registered so old heads still verify."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         audit.sign_head(session, load_or_create_signing_key(settings()), actor=actor())
         key = rotate_signing_key(settings())
         head = audit.sign_head(session, key, actor=actor())

@@ -41,6 +41,7 @@ class Exit:
     NOT_FOUND = 4
     CONFLICT = 5  # duplicate mark, status does not allow the event, retention not expired
     NOT_READY = 6  # database missing or not migrated: run `iti db upgrade`
+    UNAVAILABLE = 7  # database unreachable or busy (SQLite locked past the timeout): nothing written
 
 
 @dataclass

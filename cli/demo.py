@@ -29,7 +29,7 @@ def demo_command(
     if_empty: Annotated[bool, typer.Option(help="Do nothing if the registry already holds weapons")] = False,
 ) -> None:
     """Load a realistic, synthetic demo country through the same rules officers work under."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         if weapon_repo.count_weapons(session):
             if if_empty:
                 emit({"loaded": 0}, human=_("the registry already holds weapons: demo data not loaded"))
@@ -201,7 +201,7 @@ def demo_users_command() -> None:
 
     from registry.users import service as users
 
-    with transaction() as session:
+    with transaction(writes=True) as session:
         if users.list_users(session):
             emit(
                 {"created": []},

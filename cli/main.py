@@ -1,7 +1,8 @@
 """The `iti` command line: the registry officer's tool, and the way scripts drive the registry.
 
 Exit codes: 0 ok, 1 a check failed (audit, records), 2 wrong options, 3 invalid input (nothing written),
-4 not found, 5 conflict (duplicate, status, retention), 6 database not ready (run `iti db upgrade`).
+4 not found, 5 conflict (duplicate, status, retention), 6 database not ready (run `iti db upgrade`),
+7 database unreachable or busy (nothing written: try again).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy import exc as sa_exc
 
 from cli import (
     audit,
@@ -27,10 +29,11 @@ from cli import (
     users,
     weapons,
 )
-from cli.common import STATE, actor, emit, engine, handle, settings, transaction
+from cli.common import STATE, Exit, actor, emit, engine, fail, handle, settings, transaction
 from cli.helptext import LocalisedGroup
-from cli.i18n import _
+from cli.i18n import L_, _
 from registry import migrate
+from registry.db import database_unavailable
 from registry.errors import RegistryError
 from registry.reference.service import seed_reference_data
 
@@ -43,7 +46,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     epilog="Exit codes: 0 done · 1 a check failed · 2 wrong options · 3 invalid input (nothing written) · "
-    "4 not found · 5 conflict (duplicate, status, retention) · 6 database not migrated (run `iti db upgrade`).",
+    "4 not found · 5 conflict (duplicate, status, retention) · 6 database not migrated (run `iti db upgrade`) · "
+    "7 database unreachable or busy (nothing written: try again).",
 )
 db_app = typer.Typer(help="Create and upgrade the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -136,6 +140,20 @@ def main() -> None:
     except RegistryError as exc:
         try:
             handle(exc)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
+    except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+        if not database_unavailable(exc):
+            raise
+        # As the API's 503: the command's transaction was rolled back. A clear message, not a traceback.
+        try:
+            fail(
+                L_(
+                    "the database cannot be reached or is busy (%(reason)s); nothing was recorded: try again",
+                    reason=str(getattr(exc, "orig", None) or exc).strip().splitlines()[0],
+                ),
+                Exit.UNAVAILABLE,
+            )
         except typer.Exit as done:
             sys.exit(done.exit_code)
 

@@ -387,7 +387,7 @@ def stocktake_command(
         fail(L_("--rfid needs --ncage, the code the tags were issued under"), Exit.USAGE, {"field": "ncage"})
     lines = _collect(scans, reader, idle) if rfid is None else []
     epcs = _inventory(rfid, seconds) if rfid is not None else set()
-    with transaction() as session:
+    with transaction(writes=save) as session:
         result = stocktake.count(session, location=location, scans=lines, epcs=epcs, cage=ncage)
         saved = (
             records.save(

@@ -61,7 +61,7 @@ def node_init(
             Exit.INVALID,
             {"field": "contact"},
         )
-    with transaction() as session:
+    with transaction(writes=True) as session:
         node = service.init_node(
             session, settings(), actor=actor(), country=country, poc_name=poc_name, contact=contact, url=url
         )
@@ -92,7 +92,7 @@ def node_set(
     contact: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Change the PoC name, contact or URL (publish the new entry to your peers afterwards)."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         data = node_dict(
             service.update_node(session, actor=actor(), poc_name=poc_name, contact=contact, url=url)
         )
@@ -137,7 +137,7 @@ def node_rotate_key(
 ) -> None:
     """Replace the signing key; announce it to the peers in a message signed by the old key, and write a
     hand-over document, also signed by the old key, for peers that take it by hand."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         rotation = service.rotate_key(session, settings(), actor=actor(), announce=announce)
     output.write_bytes(orjson.dumps(rotation.handover, option=orjson.OPT_INDENT_2) + b"\n")
     data = {
@@ -197,7 +197,7 @@ def peer_add(
     data_in = service.PeerInput(
         country=country, url=url, public_key=public_key, poc_name=poc_name, contact=contact, priority=priority
     )
-    with transaction() as session:
+    with transaction(writes=True) as session:
         data = peer_dict(service.add_peer(session, actor=actor(), data=data_in))
     emit(
         data,
@@ -239,7 +239,7 @@ def peer_list(all_: Annotated[bool, typer.Option("--all", help="Include removed 
 @peer_app.command("remove")
 def peer_remove(ref: Annotated[str, typer.Argument(help="Peer id or key id")]) -> None:
     """Remove a PoC: messages from its key are refused from now on (the key stays on record)."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         data = peer_dict(service.remove_peer(session, actor=actor(), ref=ref))
     emit(
         data,
@@ -268,7 +268,7 @@ def peer_import(
         document = orjson.loads(file.read_bytes())
     except orjson.JSONDecodeError as exc:
         fail(L_("%(file)s is not JSON: %(error)s", file=file, error=exc), Exit.INVALID, {"field": "file"})
-    with transaction() as session:
+    with transaction(writes=True) as session:
         result = service.import_directory(
             session, actor=actor(), document=document, fingerprint=fingerprint, source=f"import {file.name}"
         )
@@ -394,7 +394,7 @@ def outbox_deliver(
 @outbox_app.command("retry")
 def outbox_retry(message_id: Annotated[str, typer.Argument()]) -> None:
     """Queue a failed message again."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         data = outbox_dict(outbox.retry(session, actor=actor(), message_id=parse_uuid(message_id, "id")))
     emit(data, human=_("[green]queued again[/] %(id)s", id=data["id"]))
 

@@ -52,7 +52,7 @@ def org_add(
     manufacturer_code: Annotated[str | None, typer.Option(help="Its code in the manufacturers table")] = None,
 ) -> None:
     """Register an organisation."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         o = orgs.create_organisation(
             session,
             actor=actor(),
@@ -110,7 +110,7 @@ def licence_add(
     expires_on: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
 ) -> None:
     """Add a licence to an organisation."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         lic = orgs.add_licence(
             session,
             actor=actor(),
@@ -134,7 +134,7 @@ def org_close(
     custodian: Annotated[str, typer.Option(help="Id of the state body that takes its records (REQ-21)")],
 ) -> None:
     """Close a company that went out of business; its records pass into state custody first."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         o = orgs.close_organisation(
             session,
             actor=actor(),
@@ -172,7 +172,7 @@ def person_add(
     nationality: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Register a holder (personal data is sealed before it reaches the database)."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         p = persons.register_person(
             session,
             actor=actor(),

@@ -29,7 +29,7 @@ def purge(
     dry_run: Annotated[bool, typer.Option(help="List what would be purged; change nothing")] = False,
 ) -> None:
     """Remove records whose retention period has expired, leaving a signed tombstone in the audit log."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         if dry_run:
             rows = retention.expired(session, profile())
             data = [

@@ -46,7 +46,7 @@ def add_manufacturer(
     mark_form: Annotated[list[str] | None, typer.Option(help="How it appears in marks (repeatable)")] = None,
 ) -> None:
     """Add a manufacturer that is not in the shipped table."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         m = ref.add_manufacturer(
             session, actor=actor(), code=code, name=name, country=country, mark_forms=mark_form
         )
@@ -62,7 +62,7 @@ def add_model(
     calibre: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Add a model of a known manufacturer."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         m = ref.add_model(
             session,
             actor=actor(),
@@ -87,7 +87,7 @@ def add_calibre(
     alias: Annotated[list[str] | None, typer.Option()] = None,
 ) -> None:
     """Add a calibre."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         c = ref.add_calibre(
             session, actor=actor(), code=code, name=name, bore_mm=bore_mm, kind=kind, aliases=alias
         )

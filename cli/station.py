@@ -66,7 +66,7 @@ def reserve_serial_command(
             Exit.USAGE,
             {"field": "country"},
         )
-    with transaction() as session:
+    with transaction(writes=True) as session:
         scope = serials.scope_for(country=cc, year=year, prefix=prefix)
         got = serials.reserve(
             session, scope=scope, actor=actor(), purpose=purpose, station=station or None, profile=profile()
@@ -132,7 +132,7 @@ def checkout_command(
     """Central registry: hand the weapons held at LOCATION to an offline station (writes the bundle)."""
     from hardware.stations import offline
 
-    with transaction() as session:
+    with transaction(writes=True) as session:
         bundle = offline.checkout(session, station=station, location=location, actor=actor())
     data = offline.dumps(bundle)
     out.write_bytes(data)
@@ -168,9 +168,9 @@ def init_command(
 
     if not migrate.is_at_head(engine()):
         migrate.upgrade(settings().database_url)
-        with transaction() as session:
+        with transaction(writes=True) as session:
             seed_reference_data(session, actor=actor())
-    with transaction() as session:
+    with transaction(writes=True) as session:
         loaded = offline.load_bundle(session, bundle=doc, actor=actor())
         co_id, name, n = loaded.checkout.id, loaded.checkout.station, loaded.checkout.weapons
     emit(
@@ -227,7 +227,7 @@ def import_events_command(
     from hardware.stations import offline
 
     batch = _read_json(source, "events")
-    with transaction() as session:
+    with transaction(writes=True) as session:
         got = offline.receive(
             session, batch=batch, actor=actor(), profile=profile(), home_country=settings().node_country
         )
@@ -245,7 +245,7 @@ def import_answers_command(
     from hardware.stations import offline
 
     doc = _read_json(source, "answers")
-    with transaction() as session:
+    with transaction(writes=True) as session:
         n = offline.remember_answers(session, answers=doc.get("answers") or [], actor=actor())
     emit({"remembered": n}, human=ngettext("%(num)d answer kept", "%(num)d answers kept", n))
 
@@ -296,7 +296,7 @@ def _remember(answers: list[dict[str, Any]]) -> None:
     from hardware.stations import offline
 
     if answers:
-        with transaction() as session:
+        with transaction(writes=True) as session:
             offline.remember_answers(session, answers=answers, actor=actor())
 
 
@@ -360,7 +360,7 @@ def resolve_command(
     from hardware.stations import offline
 
     sid = parse_uuid(sync_id, "sync_id")
-    with transaction() as session:
+    with transaction(writes=True) as session:
         got = offline.resolve(
             session, sync_id=sid, apply=apply, actor=actor(), reason=reason, profile=profile(),
             home_country=settings().node_country,

@@ -189,7 +189,7 @@ def new(
         follow_up_of=parse_uuid(follow_up_of, "follow_up_of") if follow_up_of else None,
         poc_name=poc_name, poc_contact=poc_contact,
     )  # fmt: skip
-    with transaction() as session:
+    with transaction(writes=True) as session:
         out = traces.create_draft(session, actor=actor(), data=data)
         for p in photo:
             media = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
@@ -205,7 +205,7 @@ def new(
 
 
 def _act(fn: Any, request_id: str, **kwargs: Any) -> None:
-    with transaction() as session:
+    with transaction(writes=True) as session:
         out = fn(session, actor=actor(), request_id=parse_uuid(request_id, "request_id"), **kwargs)
         req = out.request if hasattr(out, "request") else out
         _show(session, req, getattr(out, "warnings", None))

@@ -48,7 +48,7 @@ def user_add(
 ) -> None:
     """Create an account."""
     secret = _password(password)
-    with transaction() as session:
+    with transaction(writes=True) as session:
         u = users.add_user(session, actor=actor(), username=name, role=role, password=secret)
         data = user_dict(u)
     emit(data, human=_("[green]added[/] user %(name)s (%(role)s)", name=u.username, role=label(u.role)))
@@ -57,7 +57,7 @@ def user_add(
 @app.command("disable")
 def user_disable(name: Annotated[str, typer.Argument()]) -> None:
     """Disable an account and end its sessions (its history stays)."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         u = users.disable_user(session, actor=actor(), username=name)
         data = user_dict(u)
     emit(data, human=_("[yellow]disabled[/] user %(name)s", name=u.username))
@@ -70,7 +70,7 @@ def user_reset(
 ) -> None:
     """Set a new password, clear a lockout and end the account's sessions."""
     secret = _password(password)
-    with transaction() as session:
+    with transaction(writes=True) as session:
         u = users.reset_password(session, actor=actor(), username=name, password=secret)
         data = user_dict(u)
     emit(data, human=_("[green]password reset[/] for user %(name)s", name=u.username))
@@ -106,7 +106,7 @@ def user_api_key(
     role: Annotated[str, typer.Option(help=ROLE_HELP + " (not admin)")],
 ) -> None:
     """Create an API key scoped to ROLE. The key is printed once: store it now."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         key, secret = users.create_api_key(session, actor=actor(), name=name, role=role)
         data = {"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "key": secret}
     emit(

@@ -155,7 +155,7 @@ def add(
         "mark_condition": mark_condition,
         "notes": notes,
     }
-    with transaction() as session:
+    with transaction(writes=True) as session:
         w, marks, ev = record_to_inputs(
             record, orgs=org_index(session), custody_org=None, catalogue=load_catalogue(session)
         )
@@ -448,7 +448,7 @@ def event_add(
             manufacturer=mark_manufacturer,
             transferring_state=mark_country,
         )
-    with transaction() as session:
+    with transaction(writes=True) as session:
         wid = _resolve(session, weapon)
         rec = history.record_event(
             session,
@@ -499,7 +499,7 @@ def component_add(
 ) -> None:
     """Register a serialised component; install it with `iti event add WEAPON component_replaced --data
     installed_component_id=ID`."""
-    with transaction() as session:
+    with transaction(writes=True) as session:
         c = components.register_component(
             session,
             actor=actor(),

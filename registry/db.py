@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, Uuid, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
@@ -117,6 +118,15 @@ WRITES: dict[str, Any] = {WRITE_OPTION: True}
 
 def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A database that is down, restarting, unreachable or (SQLite) locked: a temporary state of the server,
+    not a bug and not the caller's input. The transaction was rolled back; retrying later is right. The API
+    answers 503 with Retry-After, the CLI exits 7."""
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

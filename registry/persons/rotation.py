@@ -31,7 +31,7 @@ import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.audit import service as audit
-from registry.db import utcnow
+from registry.db import WRITES, utcnow
 from registry.errors import ValidationError
 from registry.persons import crypto
 from registry.persons import repository as repo
@@ -134,7 +134,7 @@ def run(
     ran = 0
     while max_batches is None or ran < max_batches:
         after = uuid.UUID(progress.after) if progress.after else None
-        with sessions() as session, session.begin():
+        with sessions(execution_options=WRITES) as session, session.begin():
             ids = reseal_batch(session, actor=actor, keys=keys, after=after, limit=batch)
             left = 0 if ids else repo.count_sealed_with_other_key(session, keys.current.key_id)
         if ids:

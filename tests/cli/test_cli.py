@@ -207,6 +207,18 @@ def test_demo_then_tour(iti: Iti) -> None:
     assert "intact" in tour.stdout
 
 
+def test_a_write_while_another_holds_the_lock_exits_7_with_nothing_written(iti: Iti) -> None:
+    """SQLite's one writer is busy past the busy timeout (a long import elsewhere): a clear message and exit 7,
+    as the API's 503, not a traceback; the command's transaction is rolled back."""
+    with contextlib.closing(sqlite3.connect(iti.db, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        out = iti(*add_args(unique_serial("ZK")), code=7)
+        holder.execute("ROLLBACK")
+    assert "database cannot be reached or is busy (database is locked)" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert iti.scalar("SELECT count(*) FROM weapons") == 0
+
+
 def test_a_database_that_is_not_migrated_exits_6(iti: Iti, tmp_path: Path) -> None:
     empty = iti_for(tmp_path / "empty.db", Path(iti.env["ITI_VAR_DIR"]), tmp_path)
 
