@@ -61,6 +61,9 @@ async def upload(
     who: Importer,
     runner: Runner,
 ) -> Response:
+    # Signing in read the database in this POST's transaction, which on SQLite holds the write lock (api.db):
+    # end it before the upload streams in, or every other writer would wait for the officer's network.
+    await run_in_threadpool(session.rollback)
     try:
         saved = await receive_upload(
             request, var_dir=ctx.settings.var_dir, max_bytes=ctx.settings.max_upload_bytes, job_id=new_id()

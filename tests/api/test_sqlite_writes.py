@@ -5,8 +5,11 @@ engine, a SQLite file."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -49,7 +52,11 @@ def served(tmp_path: Path) -> Iterator[Served]:
         token = users.issue_token(s, user=user).token
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE worker_beats (at REAL NOT NULL)")
-    app = create_app(dataclasses.replace(get_settings(), database_url=url), engine=engine)
+    # cookie_secure off: httpx, unlike a browser, sends no Secure cookie to http://127.0.0.1.
+    settings = dataclasses.replace(
+        get_settings(), database_url=url, cookie_secure=False, var_dir=tmp_path / "var"
+    )
+    app = create_app(settings, engine=engine)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
@@ -94,3 +101,53 @@ def test_saves_succeed_while_another_connection_keeps_committing(served: Served)
     assert beats > SAVES, (
         "the other connection must have committed between the saves for this to test anything"
     )
+
+
+def test_a_slow_browser_upload_does_not_hold_the_write_lock(served: Served) -> None:
+    """The import page's POST signs the officer in (a read in its write transaction, which on SQLite holds the
+    write lock) before the file streams in: the lock must be let go before the upload, or every other
+    writer waits for the officer's network (api/ui/imports.py)."""
+    boundary = "iti-slow-upload"
+    paused, resume = threading.Event(), threading.Event()
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf}\r\n'
+        ).encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="w.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\ncategory,make,model,calibre,serial\r\n"
+        ).encode()
+        paused.set()
+        resume.wait(timeout=30)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with httpx.Client(base_url=served.base, timeout=30, follow_redirects=False) as browser:
+        r = browser.post(
+            "/ui/login", data={"username": "saving-officer", "password": "x" * 12, "next": "/ui/imports"}
+        )
+        assert r.status_code == 303, r.text
+        page = browser.get("/ui/imports")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        answer: list[int] = []
+        upload = threading.Thread(
+            target=lambda: answer.append(
+                browser.post(
+                    "/ui/imports",
+                    content=body(),
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                ).status_code
+            )
+        )
+        upload.start()
+        try:
+            assert paused.wait(timeout=10)
+            time.sleep(0.5)  # the server has run the page's dependencies and is reading the body
+            with contextlib.closing(sqlite3.connect(served.engine.url.database, timeout=0.5)) as other:
+                other.isolation_level = None
+                other.execute("BEGIN IMMEDIATE")  # "database is locked" if the upload held the lock
+                other.execute("ROLLBACK")
+        finally:
+            resume.set()
+            upload.join(timeout=30)
+    assert answer == [303]
