@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -55,14 +55,29 @@ Context = Annotated[AppContext, Depends(context)]
 
 # Methods that never write: their transaction stays deferred, so it reads alongside a running import.
 _READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READS_ONLY = "__iti_reads_only__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_only(route: F) -> F:
+    """Marks a POST route that changes nothing (a POST for another reason: it is costly, or takes a CSRF
+    token): its transaction stays deferred, so on SQLite it does not hold the write lock while it reads."""
+    setattr(route, _READS_ONLY, True)
+    return route
+
+
+def _writes(request: Request) -> bool:
+    return request.method not in _READING_METHODS and not getattr(
+        request.scope.get("endpoint"), _READS_ONLY, False
+    )
 
 
 async def get_session(ctx: Context, request: Request) -> AsyncIterator[Session]:
     """The request's session and transaction. Opening them does no I/O (the connection is taken at the first
     statement, in the route's worker thread), so only the commit or rollback goes to a worker thread. A POST,
-    PUT, PATCH or DELETE will write: on SQLite its transaction takes the write lock before its first read
-    (registry.db.WRITES), so a concurrent commit cannot make its write fail."""
-    session = ctx.sessions(execution_options={} if request.method in _READING_METHODS else WRITES)
+    PUT, PATCH or DELETE will write (unless marked `reads_only`): on SQLite its transaction takes the write
+    lock before its first read (registry.db.WRITES), so a concurrent commit cannot make its write fail."""
+    session = ctx.sessions(execution_options=WRITES if _writes(request) else {})
     session.begin()
     try:
         yield session

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 
 from api.audit.schemas import ConsistencyProofOut, InclusionProofOut, TreeHeadOut, TreeHeads, VerifyOut
 from api.auth import require
-from api.db import Context, DbSession
+from api.db import Context, DbSession, reads_only
 from api.errors import problem_responses
 from registry.audit import checker
 from registry.audit import repository as audit_repo
@@ -72,5 +72,6 @@ def consistency_proof(old: HeadId, new: HeadId, session: DbSession, who: Reader)
     summary="Check the whole log, its tree heads and (with `records`) every audited row against it",
     responses=problem_responses(401, 403, 422),
 )
+@reads_only  # a POST because it is costly; it changes nothing, so it does not take SQLite's write lock
 def verify(session: DbSession, who: Reader, records: bool = True) -> VerifyOut:
     return VerifyOut.of(checker.verify(session, check_records=records))

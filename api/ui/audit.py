@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.db import DbSession
+from api.db import DbSession, reads_only
 from api.ui.forms import form_data
 from api.ui.session import CSRF_FIELD, check_csrf, page_requires
 from api.ui.templating import render
@@ -39,6 +39,7 @@ def audit_page(request: Request, session: DbSession, who: Auditor) -> Response:
 
 
 @router.post("/verify", response_class=HTMLResponse)
+@reads_only
 def verify_now(request: Request, form: Form, session: DbSession, who: Auditor) -> Response:
     # A POST (with CSRF) although it changes nothing: it can take seconds on a large registry, and a
     # crawler or prefetch must not start it.

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -151,3 +152,28 @@ def test_a_slow_browser_upload_does_not_hold_the_write_lock(served: Served) -> N
             resume.set()
             upload.join(timeout=30)
     assert answer == [303]
+
+
+def test_a_post_that_only_reads_leaves_the_write_lock_to_others(served: Served) -> None:
+    """`POST /api/v1/audit/verify` is a POST because it is costly, and changes nothing (api.db.reads_only):
+    its transaction stays deferred, while a save's begins IMMEDIATE."""
+    begins: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    event.listen(served.engine, "before_cursor_execute", seen)
+    try:
+        with httpx.Client(
+            base_url=served.base, headers={"Authorization": f"Bearer {served.token}"}, timeout=30
+        ) as http:
+            assert http.post("/api/v1/audit/verify").status_code == 200
+            verify_begins = list(begins)
+            begins.clear()
+            assert http.post("/api/v1/weapons", json=weapon_body()).status_code == 201
+    finally:
+        event.remove(served.engine, "before_cursor_execute", seen)
+    assert verify_begins
+    assert "BEGIN IMMEDIATE" not in verify_begins
+    assert "BEGIN IMMEDIATE" in begins
