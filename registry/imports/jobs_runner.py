@@ -97,7 +97,7 @@ class ImportRunner:
     def start(self) -> list[uuid.UUID]:
         """At server start: fail the jobs a dead process left running, delete expired uploads, and run any
         queued job. Returns the ids of the jobs marked failed."""
-        with self.sessions.begin() as s:
+        with self.sessions(execution_options=WRITES) as s, s.begin():
             stale = jobs.recover_stale_jobs(s, host=self.host, is_alive=self._alive)
             jobs.purge_old_uploads(s, keep=timedelta(days=self.settings.import_keep_days))
             queued = jobs.has_queued(s)
@@ -154,7 +154,7 @@ class ImportRunner:
         """Run queued jobs until none is left (or the runner stops); returns how many ran."""
         ran = 0
         while not self._stopping.is_set():
-            with self.sessions.begin() as s:
+            with self.sessions(execution_options=WRITES) as s, s.begin():
                 run = jobs.claim_next(s, runner=self.runner_id)
                 claimed = self._claimed(run) if run is not None else None
             if claimed is None:
@@ -187,7 +187,7 @@ class ImportRunner:
         if survey.rows == 0:
             self._fail(job, "the file holds no records", rows_total=0)
             return
-        with self.sessions.begin() as s:
+        with self.sessions(execution_options=WRITES) as s, s.begin():
             jobs.mark_importing(s, self._row(s, job), rows_total=survey.rows)
         self.board.update(job.id, status=JobStatus.IMPORTING, rows_total=survey.rows)
         try:
@@ -261,7 +261,7 @@ class ImportRunner:
         # never frees, the job stays active and the next start marks it failed.
         for attempt in range(5):
             try:
-                with self.sessions.begin() as s:
+                with self.sessions(execution_options=WRITES) as s, s.begin():
                     jobs.mark_failed(
                         s,
                         self._row(s, job),
