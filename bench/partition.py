@@ -1,6 +1,6 @@
 """Does partitioning `events` (by occurred_at year) or `audit_entries` (by seq range) pay off on PostgreSQL?
 
-    python -m bench.partition --weapons 200000 --json bench/results/DATE-partition-200000.json --md /tmp/p.md
+    python -m bench.partition --weapons 200000 --traces 3000 --json bench/results/DATE-partition-200000.json
     python -m bench.partition --db iti_bench_explain --reuse --keep ...   # on a database bench.explain kept
 
 The data is bench.explain's (weapons imported with `iti import`, histories of 1–19 events appended in SQL,
@@ -19,14 +19,14 @@ so in `public.events` a year's events are spread over every page: the "plain" si
 
 Each hot path is the registry's own function, run with `search_path = public` (plain tables), then
 `part, public` (the partitioned copies; every other table is shared), then `appended, public` and
-`indexed, public` (events paths only), one right after the other so all see the same machine load. Timings and `EXPLAIN (ANALYZE, BUFFERS)` come from bench.explain's
-`Bench`. The writes (`record_event`, committed) use disjoint weapons on the two sides and run after the
-reads and the audit verification, which they would otherwise disturb (the two audit tables share one
-`audit_log_state`, so their sequence numbers diverge after the first write).
+`indexed, public` (events paths only), one right after the other so all see the same machine load. Timings
+and `EXPLAIN (ANALYZE, BUFFERS)` come from bench.explain's `Bench`. The writes (`record_event`, committed)
+use different weapons on each side and run after the reads and the audit verification.
 
-Also measured on both sides: a bulk INSERT … SELECT of copies of existing rows (rolled back), ANALYZE,
-VACUUM, an aggressive VACUUM (FREEZE, DISABLE_PAGE_SKIPPING) of the whole table and of the partition the
-daily writes go to, and sizes. Load averages are recorded before and after each path.
+Also measured: a bulk INSERT … SELECT of copies of existing rows (rolled back) on every side; ANALYZE,
+VACUUM and VACUUM (FREEZE, DISABLE_PAGE_SKIPPING) of the plain and partitioned tables and of the partition
+the day's writes go to; sizes. Load averages are recorded before and after each path, `uptime` at the start
+and end. docs/partitioning.md has the results and the decision.
 """
 
 from __future__ import annotations
