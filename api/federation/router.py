@@ -36,6 +36,7 @@ from api.federation.schemas import (
     PeerOut,
 )
 from api.ratelimit import federation_limit
+from registry.db import WRITES
 from registry.users.roles import Permission
 from registry.users.service import Principal
 from tracing.federation import envelope, inbox, outbox, service
@@ -173,7 +174,7 @@ def _store(request: Request, ctx: Any, data: bytes) -> Any:
     # answered, in a fresh transaction, as the duplicate it is. Receiving is idempotent, so retrying is safe.
     for attempt in range(1, _RETRIES + 1):
         try:
-            with ctx.sessions() as session, session.begin():
+            with ctx.sessions(execution_options=WRITES) as session, session.begin():
                 received = inbox.receive(session, ctx.settings, data)
             break
         except envelope.Rejected as exc:
