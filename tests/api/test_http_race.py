@@ -8,8 +8,6 @@ both requests' transactions blocked on a lock, and only then lets go.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
@@ -31,6 +28,7 @@ from registry.history.models import Event
 from registry.reference.service import seed_reference_data
 from registry.weapons.models import WeaponState
 from tests.api.conftest import login_headers, weapon_body
+from tests.live_server import live_server
 
 pytestmark = pytest.mark.postgres
 
@@ -50,21 +48,8 @@ def pg(postgres_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def server_url(pg: Engine) -> Iterator[str]:
-    app = create_app(get_settings(), engine=pg)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(create_app(get_settings(), engine=pg)) as base:
+        yield base
 
 
 @pytest.fixture

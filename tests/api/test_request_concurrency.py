@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +16,6 @@ from pathlib import Path
 import anyio.to_thread
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
@@ -27,6 +24,7 @@ from registry import migrate
 from registry.config import get_settings
 from registry.db import make_engine
 from registry.users import service as users
+from tests.live_server import live_server
 
 REQUESTS = 48
 THREADS = 2
@@ -52,19 +50,8 @@ def tight_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
             yield
 
     app.router.lifespan_context = lifespan
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", token
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        yield base, token
     engine.dispose()
 
 

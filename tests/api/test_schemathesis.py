@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -55,6 +51,7 @@ from registry.reference.service import seed_reference_data
 from registry.users import service as users
 from registry.users.roles import Permission, Role, has_permission
 from registry.weapons.models import Weapon
+from tests.live_server import live_server
 from tracing.federation import service as federation
 
 pytestmark = pytest.mark.slow
@@ -173,20 +170,8 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     )
     tokens = _populate(app_settings.database_url, app_settings)
     app = create_app(app_settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield LiveApi(url=f"http://127.0.0.1:{port}", db_url=app_settings.database_url, app=app, tokens=tokens)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as base:
+        yield LiveApi(url=base, db_url=app_settings.database_url, app=app, tokens=tokens)
 
 
 def _known_ids(url: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
@@ -29,6 +27,7 @@ from registry.db import make_engine
 from registry.reference.service import seed_reference_data
 from registry.users import service as users
 from tests.api.conftest import weapon_body
+from tests.live_server import live_server
 
 SAVES = 25
 
@@ -57,20 +56,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     settings = dataclasses.replace(
         get_settings(), database_url=url, cookie_secure=False, var_dir=tmp_path / "var"
     )
-    app = create_app(settings, engine=engine)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield Served(f"http://127.0.0.1:{sock.getsockname()[1]}", token, engine)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(create_app(settings, engine=engine)) as base:
+        yield Served(base, token, engine)
     engine.dispose()
 
 

@@ -9,14 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from api.app import create_app
@@ -30,6 +26,7 @@ from registry.persons.crypto import load_or_create_data_keys
 from registry.profiles import get_profile
 from registry.reference.service import seed_reference_data
 from registry.users import service as users
+from tests.live_server import live_server as serving
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = os.environ.get("ITI_CHROMIUM", "/usr/bin/chromium")
@@ -60,21 +57,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 session, actor="e2e", username=role.replace("_", "-"), role=role, password=PASSWORD
             )
         audit.sign_head(session, load_or_create_signing_key(settings), actor="e2e")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(settings, engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(create_app(settings, engine=engine)) as base:
+        yield base
     engine.dispose()
 
 

@@ -7,8 +7,6 @@ changed weapon is a conflict kept for an officer, and a second sync adds nothing
 from __future__ import annotations
 
 import dataclasses
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -39,6 +36,7 @@ from registry.stations.models import StationSyncEvent
 from registry.users import service as users
 from tests.cli.test_cli import Iti, iti_for
 from tests.factories import HOME, import_marking, record, register_weapon, unique_serial
+from tests.live_server import live_server
 
 SITE = "Lodwar armoury"
 STATION = "KE-LDW-01"
@@ -62,20 +60,8 @@ def serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     eng = _db(db)
     eng.dispose()
     settings = dataclasses.replace(get_settings(), database_url=f"sqlite:///{db}")
-    app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", db
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(create_app(settings)) as base:
+        yield base, db
 
 
 def _station_marks_everything(station_db: Path) -> int:

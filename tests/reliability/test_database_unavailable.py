@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -33,6 +32,7 @@ from registry.reference.service import seed_reference_data
 from registry.users import service as users
 from tests.api.conftest import weapon_body
 from tests.conftest import PG_URL
+from tests.live_server import live_server
 
 ANSWER_WITHIN_S = 15.0
 
@@ -41,22 +41,8 @@ ANSWER_WITHIN_S = 15.0
 def serve(database_url: str) -> Iterator[str]:
     """The real app on a real uvicorn on a loopback port, with its own engine for `database_url`."""
     settings = Settings(**{**get_settings().__dict__, "database_url": database_url})
-    app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with live_server(create_app(settings), log_level="critical", stop_timeout=20) as base:
+        yield base
 
 
 def assert_unavailable(r: httpx.Response) -> None:
