@@ -3,43 +3,20 @@ mark, and `iti audit verify` passes both ways. Figures not checked."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from bench import kept
-from bench.fuzzy import pg_drop
+from tests.bench.explain_db import explain_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    name = f"iti_bench_kept_smoke_{uuid.uuid4().hex[:8]}"
-    try:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.explain",
-                "--db",
-                name,
-                "--weapons",
-                "120",
-                "--stages",
-                "load",
-                "--keep",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    with explain_database("kept_smoke", stages="load") as name:
         yield name
-    finally:
-        pg_drop(name)
 
 
 def test_size_lookups_and_verify_on_a_kept_database(database: str) -> None:

@@ -3,45 +3,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
 
 from bench import purge
-from bench.fuzzy import pg_drop, pg_url
+from bench.fuzzy import pg_url
 from registry.db import make_engine
+from tests.bench.explain_db import explain_database
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    name = f"iti_bench_purge_smoke_{uuid.uuid4().hex[:8]}"
-    try:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.explain",
-                "--db",
-                name,
-                "--weapons",
-                "120",
-                "--stages",
-                "load,history",
-                "--keep",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    with explain_database("purge_smoke", stages="load,history") as name:
         yield name
-    finally:
-        pg_drop(name)
 
 
 def _state(name: str) -> tuple[dict[str, int], set[str]]:
